@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * `motobio` entry point. Each command lives in its own module under ./commands and is
+ * loaded only when asked for, so `motobio detect` never pays for (or crashes on) the
+ * Bluetooth, ONNX or MQTT stacks. `motobio a b ...` runs commands/a-b.js when it exists,
+ * otherwise commands/a.js with `b ...` as its arguments.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MotobioError, errorMessage, isMotobioError } from '../util/errors.js';
+
+export interface CommandModule {
+  readonly summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS_DIR = new URL('./commands/', import.meta.url);
+
+function commandFile(name: string): URL | undefined {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) return undefined;
+  const url = new URL(`${name}.js`, COMMANDS_DIR);
+  return existsSync(fileURLToPath(url)) ? url : undefined;
+}
+
+async function listCommands(): Promise<string> {
+  const { readdirSync } = await import('node:fs');
+  const lines: string[] = [];
+  for (const f of readdirSync(fileURLToPath(COMMANDS_DIR)).sort()) {
+    if (!f.endsWith('.js')) continue;
+    const mod = (await import(new URL(f, COMMANDS_DIR).href)) as CommandModule;
+    lines.push(`  ${f.slice(0, -3).replace('-', ' ').padEnd(22)} ${mod.summary}`);
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, second, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(`usage: motobio <command> [options]\n\ncommands:\n${await listCommands()}\n`);
+    return first === undefined ? 2 : 0;
+  }
+  let file: URL | undefined;
+  let args: string[];
+  if (second !== undefined && (file = commandFile(`${first}-${second}`))) {
+    args = rest;
+  } else {
+    file = commandFile(first);
+    args = second === undefined ? rest : [second, ...rest];
+  }
+  if (!file) throw new MotobioError('USAGE', `unknown command "${argv.join(' ')}"; run "motobio --help" for the list`);
+  const mod = (await import(file.href)) as CommandModule;
+  return mod.run(args);
+}
+
+const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      // A coded error is a user-facing problem: one clear line, no stack trace.
+      if (isMotobioError(e)) process.stderr.write(`motobio: ${e.message}\n`);
+      else process.stderr.write(`motobio: internal error: ${errorMessage(e)}\n${e instanceof Error ? (e.stack ?? '') : ''}\n`);
+      process.exitCode = isMotobioError(e, 'USAGE') ? 2 : 1;
+    },
+  );
+}

@@ -1,0 +1,35 @@
+/**
+ * Errors carry a stable code so callers decide by code (not by message text) what is
+ * fatal, what is retried and what is reported to a technician. The message always says
+ * what was wrong and what to do about it.
+ */
+export type MotobioErrorCode =
+  | 'CONFIG_INVALID'
+  | 'USAGE'
+  | 'RECORD_INVALID'
+  | 'RECORD_NOT_FOUND'
+  | 'SOURCE_UNAVAILABLE'
+  | 'BLUETOOTH_UNAVAILABLE'
+  | 'MODEL_INVALID'
+  | 'STORE_FAILED'
+  | 'DISK_FULL'
+  | 'UPLINK_FAILED'
+  | 'SIGNATURE_INVALID'
+  | 'INTERNAL';
+
+export class MotobioError extends Error {
+  readonly code: MotobioErrorCode;
+  constructor(code: MotobioErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MotobioError';
+    this.code = code;
+  }
+}
+
+export function isMotobioError(e: unknown, code?: MotobioErrorCode): e is MotobioError {
+  return e instanceof MotobioError && (code === undefined || e.code === code);
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
