@@ -1,0 +1,88 @@
+import { describe, it, expect } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { buildMlpModel, type DenseLayer } from '../../src/inference/onnx/mlp.js';
+import { decodeModel, encodeModel, defaultOpset } from '../../src/inference/onnx/model.js';
+import { isMotobioError } from '../../src/util/errors.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function layer(r: () => number, inSize: number, outSize: number): DenseLayer {
+  return {
+    inSize,
+    outSize,
+    weight: Array.from({ length: inSize * outSize }, () => r() - 0.5),
+    bias: Array.from({ length: outSize }, () => r() - 0.5),
+  };
+}
+
+/** Plain-JS forward pass of the same MLP, the reference the ONNX graph must match. */
+function forward(layers: DenseLayer[], x: number[]): number[] {
+  let h = x;
+  layers.forEach((l, i) => {
+    const out: number[] = [];
+    for (let o = 0; o < l.outSize; o++) {
+      let s = l.bias[o];
+      for (let k = 0; k < l.inSize; k++) s += l.weight[o * l.inSize + k] * h[k];
+      out.push(i < layers.length - 1 ? Math.tanh(s) : s);
+    }
+    h = out;
+  });
+  const m = Math.max(...h);
+  const e = h.map((v) => Math.exp(v - m));
+  const z = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / z);
+}
+
+describe('ONNX protobuf codec and MLP builder', () => {
+  for (const form of ['gemm', 'matmul'] as const) {
+    it(`builds a ${form} MLP that onnxruntime runs and that matches a JS forward pass`, async () => {
+      const r = rng(7);
+      const layers = [layer(r, 12, 24), layer(r, 24, 24), layer(r, 24, 5)];
+      const bytes = encodeModel(buildMlpModel({ layers, activation: 'tanh', form }));
+      const session = await ort.InferenceSession.create(bytes);
+      expect(session.inputNames).toEqual(['obs']);
+      expect(session.outputNames).toEqual(['action_probs']);
+      const x = Array.from({ length: 12 }, () => 2 * r() - 1);
+      const out = await session.run({ obs: new ort.Tensor('float32', Float32Array.from(x), [1, 12]) });
+      const got = Array.from(out['action_probs'].data as Float32Array);
+      const want = forward(layers, x);
+      got.forEach((p, i) => expect(p).toBeCloseTo(want[i], 5));
+      await session.release();
+    });
+  }
+
+  it('decodes and re-encodes a model byte for byte, including negative int64 attributes', () => {
+    const r = rng(3);
+    const model = buildMlpModel({ layers: [layer(r, 4, 8), layer(r, 8, 3)], activation: 'relu', metadata: { k: 'v' } });
+    const bytes = encodeModel(model);
+    const decoded = decodeModel(bytes, 'test');
+    expect(decoded.graph.nodes.find((n) => n.opType === 'Softmax')?.attributes[0].i).toBe(-1);
+    expect(decoded.metadata).toEqual({ k: 'v' });
+    expect(defaultOpset(decoded)).toBe(17);
+    expect(Buffer.from(encodeModel(decoded)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('rejects truncated and garbage bytes with a MODEL_INVALID error that says what to do', () => {
+    const r = rng(5);
+    const bytes = encodeModel(buildMlpModel({ layers: [layer(r, 4, 8), layer(r, 8, 3)], activation: 'tanh' }));
+    for (const bad of [bytes.subarray(0, bytes.length - 7), Buffer.from('this is not a model at all')]) {
+      let err: unknown;
+      try {
+        decodeModel(bad, 'bad.onnx');
+      } catch (e) {
+        err = e;
+      }
+      expect(isMotobioError(err, 'MODEL_INVALID')).toBe(true);
+      expect((err as Error).message).toMatch(/bad\.onnx.*(re-export|re-copy)/);
+    }
+  });
+});
