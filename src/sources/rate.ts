@@ -1,0 +1,34 @@
+/**
+ * Measured sample rate: samples counted on the sensor's own timeline (sequence numbers, so
+ * lost samples still count) over monotonic arrival time, across a sliding window. Bluetooth
+ * serial delivers in bursts, so the window must span many bursts to be meaningful.
+ */
+export const RATE_WINDOW_MS = 10_000;
+/** Below this span the estimate is mostly burst jitter; report nothing. */
+export const RATE_MIN_SPAN_MS = 2_000;
+
+export class RateEstimator {
+  private readonly points: { sample: number; atMs: number }[] = [];
+
+  constructor(private readonly windowMs = RATE_WINDOW_MS) {}
+
+  /** `sampleEnd` is the stream index just past the last sample received at `atMs`. */
+  add(sampleEnd: number, atMs: number): void {
+    this.points.push({ sample: sampleEnd, atMs });
+    const cutoff = atMs - this.windowMs;
+    while (this.points.length > 2 && this.points[1].atMs <= cutoff) this.points.shift();
+  }
+
+  reset(): void {
+    this.points.length = 0;
+  }
+
+  rateHz(): number | undefined {
+    const first = this.points[0];
+    const last = this.points[this.points.length - 1];
+    if (first === undefined || last === undefined) return undefined;
+    const spanMs = last.atMs - first.atMs;
+    if (spanMs < RATE_MIN_SPAN_MS) return undefined;
+    return ((last.sample - first.sample) * 1000) / spanMs;
+  }
+}
