@@ -1,0 +1,109 @@
+/**
+ * `motobio status [--json] [--config FILE] [--url URL]`: asks the running daemon's health
+ * endpoint and prints what a technician needs, or the raw JSON for scripts.
+ * Exit status: 0 running, 1 answering but not running (starting or stopping), 3 not running
+ * (nothing answers: the LSB "program is not running" code), 2 usage error.
+ */
+import type { DaemonStatus } from '../../daemon/health.js';
+import { errorMessage } from '../../util/errors.js';
+import { parseCommandArgs } from '../args.js';
+
+export const summary = "show the running daemon's state (--json for scripts)";
+
+export const EXIT_NOT_RUNNING = 3;
+
+const HELP = `usage: motobio status [--json] [--config FILE] [--url URL]
+
+Asks the daemon's loopback health endpoint (health.host and health.port from the
+configuration, or --url http://127.0.0.1:7411) and prints its state.
+Exit status: 0 running, 1 starting or stopping, 3 not running, 2 usage error.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    'status',
+    argv,
+    { json: { type: 'boolean' }, config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    false,
+  );
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let base = values.url;
+  if (base === undefined) {
+    const { loadConfig } = await import('../../daemon/config.js');
+    const { DEFAULT_HEALTH_PORT } = await import('../../daemon/config-schema.js');
+    try {
+      const { health } = loadConfig({ file: values.config }).config;
+      base = `http://${health.host.includes(':') ? `[${health.host}]` : health.host}:${health.port}`;
+    } catch (e) {
+      base = `http://127.0.0.1:${DEFAULT_HEALTH_PORT}`;
+      process.stderr.write(`motobio status: cannot use the configuration (${errorMessage(e).split('\n')[0]}); asking ${base}\n`);
+    }
+  }
+  let status: DaemonStatus;
+  try {
+    const res = await fetch(new URL('/status', base), { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    status = (await res.json()) as DaemonStatus;
+  } catch (e) {
+    const why = errorMessage((e as { cause?: unknown }).cause ?? e);
+    if (values.json) process.stdout.write(`${JSON.stringify({ running: false, url: base, error: why })}\n`);
+    else process.stderr.write(`motobio is not running: nothing answers on ${base}/status (${why}).\nStart it with "systemctl start motobio" (or "motobio run"); "journalctl -u motobio" shows why it stopped.\n`);
+    return EXIT_NOT_RUNNING;
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+  else process.stdout.write(formatStatus(status));
+  return status.state === 'running' ? 0 : 1;
+}
+
+function duration(s: number): string {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  return m > 0 ? `${m}m ${Math.floor(s % 60)}s` : `${Math.floor(s)}s`;
+}
+
+function kb(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function formatStatus(s: DaemonStatus): string {
+  const lines: string[] = [];
+  lines.push(`motobio ${s.version} on ${s.device}: ${s.state}, up ${duration(s.uptimeS)} (pid ${s.pid})`);
+  const clock =
+    s.clock.sync === 'synchronized'
+      ? 'synchronised'
+      : s.clock.sync === 'unsynchronized'
+        ? 'NOT synchronised: records are marked so the server can repair their time'
+        : 'synchronisation unknown (no timesyncd); records carry monotonic time and boot id';
+  lines.push(`clock:     ${clock}`);
+  const src = s.components['source'];
+  if (src) {
+    const d = src.detail ?? {};
+    const parts = [typeof d['id'] === 'string' ? d['id'] : s.config.source, src.state];
+    if (typeof d['measuredFs'] === 'number') parts.push(`${d['measuredFs'].toFixed(1)} Hz`);
+    if (typeof d['batteryPct'] === 'number') parts.push(`battery ${d['batteryPct']}%`);
+    if (d['leadOff'] === true) parts.push('LEAD OFF');
+    lines.push(`source:    ${parts.join(', ')}${src.lastError ? ` (last error: ${src.lastError})` : ''}`);
+  } else {
+    lines.push(`source:    ${s.config.source} (no status yet)`);
+  }
+  const q = s.quality.sqi === null ? 'no signal yet' : `quality ${s.quality.sqi.toFixed(2)}${s.quality.leadOff ? ', electrodes OFF' : ''}`;
+  lines.push(`signal:    ${q}, ${s.counters.beats} beats`);
+  lines.push(`decisions: ${s.counters.decisions} coaching, ${s.counters.safetyTriggers} safety triggers`);
+  lines.push(
+    `store:     ${s.outbox.records === null ? 'not open' : `${s.outbox.records} records (${kb(s.outbox.bytes ?? 0)}) waiting for the server`}`,
+  );
+  const links = Object.entries(s.links);
+  const up = s.components['uplink'];
+  if (links.length > 0) lines.push(`uplink:    ${links.map(([n, l]) => `${n} ${l.state}${l.active ? ' (active)' : ''}`).join(', ')}`);
+  else if (up) lines.push(`uplink:    ${up.state}${typeof up.detail?.['reason'] === 'string' ? ` (${up.detail['reason']})` : ''}`);
+  else lines.push(`uplink:    ${s.config.links.length === 0 ? 'none configured' : 'no status yet'}`);
+  const last = s.lastErrors[s.lastErrors.length - 1];
+  lines.push(`errors:    ${s.counters.errors}${last ? ` (last: ${last.module} ${last.code}${last.message ? `: ${last.message}` : ''} at ${last.at})` : ''}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,73 @@
+/**
+ * Environment overrides: MOTOBIO_<PATH> where the path's levels are joined by "__" and an
+ * array index is a number, so
+ *
+ *   MOTOBIO_UPLINK__LINKS__0__URL=mqtts://a:8883   ->  uplink.links[0].url
+ *   MOTOBIO_STORE__DISK_BUDGET_MB=256              ->  store.disk_budget_mb = 256
+ *   MOTOBIO_LOG_LEVEL=debug                        ->  log_level
+ *
+ * Values are read as YAML scalars (numbers and booleans become numbers and booleans); a
+ * value that must stay a string can be quoted. Variables that are not settings
+ * (MOTOBIO_CONFIG) are listed in NOT_SETTINGS and left alone.
+ */
+import { parse as parseYaml } from 'yaml';
+
+export const ENV_PREFIX = 'MOTOBIO_';
+export const NOT_SETTINGS: ReadonlySet<string> = new Set(['MOTOBIO_CONFIG']);
+
+export interface EnvOverride {
+  readonly variable: string;
+  /** Path segments: strings for object keys, numbers for array indices. */
+  readonly path: readonly (string | number)[];
+  readonly value: unknown;
+}
+
+export function envOverrides(env: NodeJS.ProcessEnv): EnvOverride[] {
+  const out: EnvOverride[] = [];
+  for (const [variable, raw] of Object.entries(env)) {
+    if (!variable.startsWith(ENV_PREFIX) || NOT_SETTINGS.has(variable) || raw === undefined) continue;
+    const path = variable
+      .slice(ENV_PREFIX.length)
+      .split('__')
+      .map((seg) => (/^\d+$/.test(seg) ? Number(seg) : seg.toLowerCase()));
+    out.push({ variable, path, value: scalar(raw) });
+  }
+  // Deterministic order: a lower array index first so "links[1]" never appears before "links[0]".
+  return out.sort((a, b) => (a.variable < b.variable ? -1 : a.variable > b.variable ? 1 : 0));
+}
+
+function scalar(raw: string): unknown {
+  if (raw === '') return '';
+  try {
+    const v: unknown = parseYaml(raw);
+    // Only scalars: a variable cannot smuggle a whole object past the per-path reporting.
+    return v === null || typeof v === 'object' ? raw : v;
+  } catch {
+    return raw;
+  }
+}
+
+/** Writes each override into `target` (creating objects and array slots as needed). */
+export function applyOverrides(target: Record<string, unknown>, overrides: readonly EnvOverride[]): void {
+  for (const o of overrides) {
+    let node: Record<string | number, unknown> = target;
+    for (let i = 0; i < o.path.length - 1; i++) {
+      const seg = o.path[i];
+      const nextIsIndex = typeof o.path[i + 1] === 'number';
+      let child = node[seg];
+      if (child === null || typeof child !== 'object') {
+        child = nextIsIndex ? [] : {};
+        node[seg] = child;
+      }
+      node = child as Record<string | number, unknown>;
+    }
+    node[o.path[o.path.length - 1]] = o.value;
+  }
+}
+
+/** `uplink.links[1].url` from ['uplink', 'links', 1, 'url']. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let s = '';
+  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s === '' ? seg : `.${seg}`;
+  return s;
+}

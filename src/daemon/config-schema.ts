@@ -1,0 +1,245 @@
+/**
+ * The one schema for the daemon's configuration: types, defaults and validation all come
+ * from here (docs/config.md is written against it). Keys are snake_case so that every
+ * setting has a predictable environment override: `uplink.links[0].url` is
+ * MOTOBIO_UPLINK__LINKS__0__URL (see ./config-env.ts).
+ *
+ * `errorMessage` on a node replaces ajv's generic wording with one a technician can act on.
+ * `pkg:` in a default path means "relative to the installed package" (bundled assets).
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const SOURCE_KINDS = ['replay', 'serial', 'ble'] as const;
+export type SourceKindSetting = (typeof SOURCE_KINDS)[number];
+
+/**
+ * Placeholder for the bundled excerpt of a real drive that the embedded defaults replay.
+ * TODO(issue 6 integration): the lead points this at the committed excerpt.
+ */
+export const DEFAULT_REPLAY_PATH = 'pkg:fixtures/drive05-excerpt';
+export const DEFAULT_MODEL_DIR = 'pkg:models';
+export const DEFAULT_STORE_PATH = './var/motobio.db';
+export const DEFAULT_HEALTH_PORT = 7411;
+export const DEFAULT_CONFIG_PATH = '/etc/motobio/config.yaml';
+
+export interface SourceConfig {
+  kind: SourceKindSetting;
+  /** Replay: WFDB record path (header file or its base name). */
+  path: string;
+  /** Replay: record name inside `path` when `path` is a directory. */
+  record?: string;
+  /** Serial: device path (/dev/ttyUSB0); BLE: advertised name or address. */
+  device?: string;
+  baud: number;
+  /** ECG channel of a multi-channel record or front end. */
+  channel: number;
+  /** Replay speed: 1 is real time. */
+  speed: number;
+}
+
+export interface SignalConfig {
+  /** How often features are computed and handed to the decision engine, s. */
+  decision_period_s: number;
+  /** Mains frequency the chain notches out. */
+  powerline_hz: 50 | 60;
+}
+
+export interface RulesConfig {
+  hr_high_bpm: number;
+  hr_low_bpm: number;
+  /** No beat for this long while the electrodes are on is a safety trigger, s. */
+  no_beat_s: number;
+  /** Below this signal quality no coaching decision is made. */
+  min_quality: number;
+}
+
+export interface InferenceConfig {
+  model_dir: string;
+  rules: RulesConfig;
+}
+
+export interface StoreConfig {
+  path: string;
+  /** Disk the store may use before it evicts the oldest records already delivered, MB. */
+  disk_budget_mb: number;
+}
+
+export interface TlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+export interface LinkConfig {
+  name: string;
+  url: string;
+  username?: string;
+  password?: string;
+  tls?: TlsConfig;
+  /** Local address to bind, which picks the interface (LTE modem, Wi-Fi). */
+  bind_address?: string;
+  keepalive_s: number;
+}
+
+export interface UplinkConfig {
+  topic_prefix: string;
+  links: LinkConfig[];
+}
+
+export interface HealthConfig {
+  host: string;
+  port: number;
+}
+
+export interface MotobioConfig {
+  device: { id: string };
+  source: SourceConfig;
+  signal: SignalConfig;
+  inference: InferenceConfig;
+  store: StoreConfig;
+  uplink: UplinkConfig;
+  health: HealthConfig;
+  log_level: LogLevel;
+}
+
+const nonEmptyPath = { type: 'string', minLength: 1, errorMessage: 'must be a non-empty file path' } as const;
+
+const tlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ca: { ...nonEmptyPath, description: 'CA bundle (PEM) that signs the broker certificate; system CAs when absent.' },
+    cert: { ...nonEmptyPath, description: 'Client certificate (PEM) for mutual TLS.' },
+    key: { ...nonEmptyPath, description: 'Client private key (PEM), readable only by the motobio user.' },
+    servername: { type: 'string', minLength: 1, description: 'Name checked against the broker certificate (SNI).' },
+  },
+  dependencies: { cert: ['key'], key: ['cert'] },
+} as const;
+
+const linkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'url'],
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[a-z0-9][a-z0-9_-]{0,31}$',
+      errorMessage: 'must be 1-32 lowercase letters, digits, "_" or "-" (e.g. "lte")',
+    },
+    url: {
+      type: 'string',
+      format: 'mqtt-url',
+      errorMessage: 'must be a mqtt:// or mqtts:// URL with a host and no user:password in it (use username and password), e.g. mqtts://broker.example:8883',
+    },
+    username: { type: 'string', minLength: 1 },
+    password: { type: 'string', minLength: 1 },
+    tls: tlsSchema,
+    bind_address: { type: 'string', format: 'ip', errorMessage: 'must be an IPv4 or IPv6 address of this unit' },
+    keepalive_s: { type: 'integer', minimum: 5, maximum: 3600, default: 30 },
+  },
+} as const;
+
+export const configSchema = {
+  $id: 'https://motobio.example/schemas/config.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    device: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        id: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$',
+          default: 'motobio-dev',
+          errorMessage: 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+        },
+      },
+    },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        kind: { enum: SOURCE_KINDS, default: 'replay', errorMessage: 'must be one of replay, serial, ble' },
+        path: { ...nonEmptyPath, default: DEFAULT_REPLAY_PATH },
+        record: { type: 'string', minLength: 1 },
+        device: { type: 'string', minLength: 1 },
+        baud: { type: 'integer', enum: [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600], default: 115200, errorMessage: 'must be a standard baud rate (9600 ... 921600)' },
+        channel: { type: 'integer', minimum: 0, maximum: 15, default: 0 },
+        speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
+      },
+      allOf: [
+        {
+          if: { properties: { kind: { enum: ['serial', 'ble'] } }, required: ['kind'] },
+          then: { required: ['device'] },
+        },
+      ],
+    },
+    signal: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        decision_period_s: { type: 'number', minimum: 1, maximum: 60, default: 5 },
+        powerline_hz: { enum: [50, 60], default: 50, errorMessage: 'must be 50 or 60' },
+      },
+    },
+    inference: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        model_dir: { ...nonEmptyPath, default: DEFAULT_MODEL_DIR },
+        rules: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            hr_high_bpm: { type: 'number', minimum: 100, maximum: 250, default: 185 },
+            hr_low_bpm: { type: 'number', minimum: 20, maximum: 60, default: 35 },
+            no_beat_s: { type: 'number', minimum: 2, maximum: 60, default: 8 },
+            min_quality: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+          },
+        },
+      },
+    },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        path: { ...nonEmptyPath, default: DEFAULT_STORE_PATH },
+        disk_budget_mb: { type: 'number', minimum: 16, maximum: 1_000_000, default: 512 },
+      },
+    },
+    uplink: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        topic_prefix: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$',
+          default: 'motobio',
+          errorMessage: 'must be MQTT topic levels without wildcards, e.g. "fleet/motobio"',
+        },
+        links: { type: 'array', items: linkSchema, maxItems: 8, default: [] },
+      },
+    },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', format: 'loopback', default: '127.0.0.1', errorMessage: 'must be a loopback address (127.0.0.1, ::1 or localhost): health has no authentication' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_HEALTH_PORT },
+      },
+    },
+    log_level: { enum: LOG_LEVELS, default: 'info', errorMessage: `must be one of ${LOG_LEVELS.join(', ')}` },
+  },
+} as const;

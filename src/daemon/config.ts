@@ -1,0 +1,235 @@
+/**
+ * Loading the daemon's configuration:
+ *
+ *   YAML file (or nothing) ──▶ environment overrides ──▶ schema (defaults + validation)
+ *        ──▶ cross-field checks ──▶ resolved paths ──▶ MotobioConfig
+ *
+ * Every problem is reported with the setting's path (`uplink.links[1].url: ...`), all of
+ * them at once, and names the environment variable when the value came from one.
+ * An invalid configuration exits with EXIT_CONFIG (78, EX_CONFIG from sysexits.h), which
+ * the systemd unit lists in RestartPreventExitStatus so a typo does not restart-loop.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parseDocument } from 'yaml';
+import { MotobioError, errorMessage } from '../util/errors.js';
+import { applyOverrides, envOverrides, formatPath, type EnvOverride } from './config-env.js';
+import { DEFAULT_CONFIG_PATH, configSchema, type MotobioConfig } from './config-schema.js';
+
+export const EXIT_CONFIG = 78;
+
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface LoadedConfig {
+  readonly config: MotobioConfig;
+  /** The file read, or undefined when running on embedded defaults. */
+  readonly file: string | undefined;
+  readonly envVariables: readonly string[];
+}
+
+export interface LoadOptions {
+  /** An explicit file (--config): it must exist. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where relative paths resolve; the process's working directory by default. */
+  cwd?: string;
+  /** Also check that referenced files (replay record, TLS material) exist. */
+  checkFiles?: boolean;
+}
+
+export class ConfigError extends MotobioError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(source: string, issues: readonly ConfigIssue[]) {
+    const lines = issues.map((i) => (i.path ? `  ${i.path}: ${i.message}` : `  ${i.message}`));
+    super('CONFIG_INVALID', `invalid configuration in ${source}:\n${lines.join('\n')}\nFix the settings above (docs/config.md lists them) and run "motobio config check".`);
+    this.issues = issues;
+  }
+}
+
+let validator: ValidateFunction | undefined;
+
+function compile(): ValidateFunction {
+  if (validator) return validator;
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, verbose: true });
+  ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
+  ajv.addFormat('mqtt-url', (s: string) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'mqtt:' || u.protocol === 'mqtts:') && u.hostname !== '' && u.username === '' && u.password === '';
+    } catch {
+      return false;
+    }
+  });
+  ajv.addFormat('ip', (s: string) => isIP(s) !== 0);
+  ajv.addFormat('loopback', (s: string) => s === 'localhost' || s === '::1' || (isIP(s) === 4 && s.startsWith('127.')));
+  validator = ajv.compile(configSchema);
+  return validator;
+}
+
+/** Reads the package root (where package.json is) by walking up from this module. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new MotobioError('INTERNAL', 'cannot find the motobio package root (no package.json above the installed code)');
+    dir = up;
+  }
+}
+
+function issueFromAjv(e: ErrorObject, envPaths: Map<string, string>): ConfigIssue {
+  const segs = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  let message: string;
+  const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  switch (e.keyword) {
+    case 'required':
+      segs.push((e.params as { missingProperty: string }).missingProperty);
+      message = 'is required';
+      if (segs[0] === 'source' && segs[1] === 'device') message = 'is required when source.kind is serial (a path like /dev/ttyUSB0) or ble (a name or address)';
+      break;
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      segs.push(extra);
+      const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      message = `unknown setting; the settings here are ${allowed.join(', ')}`;
+      break;
+    }
+    case 'dependencies': {
+      const p = e.params as { missingProperty: string; property: string };
+      segs.push(p.missingProperty);
+      message = `is required when ${p.property} is set (a client certificate needs its key and the other way round)`;
+      break;
+    }
+    default:
+      message = custom ?? e.message ?? 'is invalid';
+  }
+  const path = formatPath(segs);
+  const fromEnv = [...envPaths].find(([p]) => p === path || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
+  return { path, message: fromEnv ? `${message} (from environment variable ${fromEnv[1]})` : message };
+}
+
+function yamlIssues(text: string, source: string): { value: unknown; issues: ConfigIssue[] } {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      value: undefined,
+      issues: doc.errors.map((err) => {
+        const line = err.linePos?.[0];
+        return { path: '', message: `${source}${line ? ` line ${line.line} column ${line.col}` : ''}: ${err.message.split('\n')[0]} (is this valid YAML?)` };
+      }),
+    };
+  }
+  return { value: doc.toJS() as unknown, issues: [] };
+}
+
+/** Resolves `pkg:` paths against the package and other relative ones against `cwd`. */
+export function resolvePath(p: string, cwd: string): string {
+  if (p.startsWith('pkg:')) return join(packageRoot(), p.slice(4));
+  return isAbsolute(p) ? p : resolve(cwd, p);
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const explicit = options.file ?? env['MOTOBIO_CONFIG'];
+  let file: string | undefined;
+  let raw: unknown = {};
+  if (explicit !== undefined) {
+    file = resolve(cwd, explicit);
+    if (!existsSync(file)) {
+      throw new MotobioError('CONFIG_INVALID', `configuration file ${file} does not exist; check the path, or leave out --config to run on embedded defaults`);
+    }
+  } else if (existsSync(DEFAULT_CONFIG_PATH)) {
+    file = DEFAULT_CONFIG_PATH;
+  }
+  const source = file ?? 'embedded defaults';
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new MotobioError('CONFIG_INVALID', `cannot read configuration file ${file}: ${errorMessage(e)}; check its permissions (the motobio user must be able to read it)`);
+    }
+    const parsed = yamlIssues(text, file);
+    if (parsed.issues.length > 0) throw new ConfigError(source, parsed.issues);
+    raw = parsed.value ?? {};
+    if (typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new ConfigError(source, [{ path: '', message: 'the file must hold a YAML mapping of sections (device:, source:, uplink: ...), not a list or a single value' }]);
+    }
+  }
+
+  const overrides: EnvOverride[] = envOverrides(env);
+  const envPaths = new Map(overrides.map((o) => [formatPath(o.path), o.variable]));
+  applyOverrides(raw as Record<string, unknown>, overrides);
+
+  const validate = compile();
+  if (!validate(raw)) {
+    const seen = new Set<string>();
+    const issues: ConfigIssue[] = [];
+    for (const e of validate.errors ?? []) {
+      // if/then failures repeat the inner error; the inner one is the useful one.
+      if (e.keyword === 'if') continue;
+      const issue = issueFromAjv(e, envPaths);
+      const key = `${issue.path}: ${issue.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push(issue);
+    }
+    throw new ConfigError(source, issues);
+  }
+  const config = raw as MotobioConfig;
+  const issues = crossChecks(config);
+  if (options.checkFiles) issues.push(...fileChecks(config, cwd));
+  if (issues.length > 0) throw new ConfigError(source, issues);
+  return { config, file, envVariables: overrides.map((o) => o.variable) };
+}
+
+function crossChecks(c: MotobioConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const names = new Map<string, number>();
+  c.uplink.links.forEach((l, i) => {
+    const first = names.get(l.name);
+    if (first !== undefined) issues.push({ path: `uplink.links[${i}].name`, message: `"${l.name}" is already the name of uplink.links[${first}]; every link needs its own name` });
+    else names.set(l.name, i);
+    if (l.tls && new URL(l.url).protocol === 'mqtt:') {
+      issues.push({ path: `uplink.links[${i}].tls`, message: 'is set but the url is mqtt:// (plain TCP); use mqtts:// so the TLS settings apply' });
+    }
+  });
+  if (c.inference.rules.hr_low_bpm >= c.inference.rules.hr_high_bpm) {
+    issues.push({ path: 'inference.rules.hr_low_bpm', message: 'must be below inference.rules.hr_high_bpm' });
+  }
+  return issues;
+}
+
+function fileChecks(c: MotobioConfig, cwd: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (c.source.kind === 'replay') {
+    const p = resolvePath(c.source.path, cwd);
+    const candidates = c.source.record ? [join(p, `${c.source.record}.hea`)] : [p, `${p}.hea`];
+    if (!candidates.some((f) => existsSync(f))) issues.push({ path: 'source.path', message: `no WFDB record at ${candidates.join(' or ')}` });
+  }
+  c.uplink.links.forEach((l, i) => {
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      const f = l.tls?.[k];
+      if (f !== undefined && !existsSync(resolvePath(f, cwd))) issues.push({ path: `uplink.links[${i}].tls.${k}`, message: `file ${resolvePath(f, cwd)} does not exist` });
+    }
+  });
+  return issues;
+}
+
+/** A copy safe to print or log: secrets replaced. */
+export function redactConfig(c: MotobioConfig): MotobioConfig {
+  const copy = structuredClone(c);
+  for (const l of copy.uplink.links) if (l.password !== undefined) l.password = '[redacted]';
+  return copy;
+}

@@ -1,0 +1,178 @@
+/**
+ * Assembles the daemon from a context and stage factories, in start order:
+ *
+ *   health ─▶ store ─▶ uplink ─▶ inference ─▶ pipeline ─▶ clock anchors ─▶ source
+ *
+ * and stop order (ranks in ./lifecycle.ts): source, pipeline flush (with inference and the
+ * clock watcher), store, uplink (final offline status), health. Nothing here needs a
+ * network: with no links configured the daemon says so once and buffers in the store.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../util/log.js';
+import type { EcgSource } from '../sources/types.js';
+import { Lifecycle, STOP_RANK, type Component } from './lifecycle.js';
+import { HealthServer } from './health.js';
+import { Pipeline } from './pipeline.js';
+import { packageRoot } from './config.js';
+import type { Notifier } from './sd-notify.js';
+import type { Telemetry } from './telemetry.js';
+import type { DaemonContext, DecisionEngine, Outbox, StageFactories, Uplink } from './context.js';
+
+export interface Daemon {
+  readonly lifecycle: Lifecycle;
+  readonly health: HealthServer;
+  readonly pipeline: Pipeline;
+}
+
+export interface BuildOptions {
+  ctx: DaemonContext;
+  telemetry: Telemetry;
+  stages: StageFactories;
+  notifier?: Notifier;
+  stopDeadlineMs?: number;
+}
+
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function component(name: string, start: (signal: AbortSignal) => Promise<void>, stop: () => Promise<void>): Component {
+  return { name, start, stop };
+}
+
+function notWired(log: Logger, stage: string): void {
+  // TODO(issue 6 integration): every stage is wired in src/daemon/stages.ts.
+  log.warn({ stage }, `${stage} is not wired into the daemon yet; running without it`);
+}
+
+export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
+  const { ctx, stages, telemetry } = options;
+  const log = ctx.log;
+  const config = ctx.config;
+  const lifecycle = new Lifecycle({ log: log.child({ mod: 'lifecycle' }), notifier: options.notifier, stopDeadlineMs: options.stopDeadlineMs });
+
+  let outbox: Outbox | undefined;
+  let engine: DecisionEngine | undefined;
+  let uplink: Uplink | undefined;
+  let source: EcgSource | undefined;
+  if (stages.source) source = await stages.source(ctx);
+  else notWired(log, 'source');
+
+  const health = new HealthServer({
+    host: config.health.host,
+    port: config.health.port,
+    log: log.child({ mod: 'health' }),
+    telemetry,
+    clock: ctx.clock,
+    state: () => lifecycle.state,
+    info: {
+      version: packageVersion(),
+      device: config.device.id,
+      startedAtMs: lifecycle.startedAtMs,
+      configFile: ctx.configFile,
+      source: config.source.kind,
+      links: config.uplink.links.map((l) => l.name),
+    },
+  });
+  const pipeline = new Pipeline(ctx, {
+    source,
+    makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
+    engine: () => engine,
+    outbox: () => outbox,
+  });
+
+  lifecycle.add(health, STOP_RANK.health);
+  lifecycle.add(
+    component(
+      'store',
+      async () => {
+        if (!stages.outbox) return notWired(log, 'store');
+        outbox = await stages.outbox(ctx);
+        const d = outbox.depth();
+        telemetry.setOutbox(d.records, d.bytes);
+        telemetry.setStatus('store', { state: 'open', detail: { records: d.records, bytes: d.bytes } });
+      },
+      async () => {
+        const o = outbox;
+        outbox = undefined;
+        await o?.close();
+        telemetry.setStatus('store', { state: 'closed' });
+      },
+    ),
+    STOP_RANK.store,
+  );
+  lifecycle.add(
+    component(
+      'uplink',
+      async (signal) => {
+        if (config.uplink.links.length === 0) {
+          log.info('no uplink links are configured: records are kept in the store until one is (uplink.links)');
+          telemetry.setStatus('uplink', { state: 'disabled', detail: { reason: 'no links configured' } });
+          return;
+        }
+        if (!stages.uplink) return notWired(log, 'uplink');
+        uplink = await stages.uplink(ctx, outbox);
+        await uplink.start(signal);
+      },
+      async () => {
+        await uplink?.stop();
+      },
+    ),
+    STOP_RANK.uplink,
+  );
+  lifecycle.add(
+    component(
+      'inference',
+      async () => {
+        if (!stages.decisions) return notWired(log, 'inference');
+        engine = await stages.decisions(ctx);
+      },
+      async () => {
+        const e = engine;
+        engine = undefined;
+        await e?.close();
+      },
+    ),
+    STOP_RANK.pipeline,
+  );
+  lifecycle.add(pipeline, STOP_RANK.pipeline);
+  lifecycle.add(
+    component(
+      'clock',
+      () => {
+        ctx.clock.on('anchor', (a) => {
+          if (a.reason !== 'start') log.warn({ anchor: a }, a.reason === 'jump' ? 'wall clock jumped; records stay ordered by sequence and monotonic time' : 'wall clock synchronised');
+          pipeline.append({ type: 'clock', stamp: ctx.clock.stamp(), body: { ...a } });
+        });
+        ctx.clock.watch();
+        return Promise.resolve();
+      },
+      () => {
+        ctx.clock.unwatch();
+        ctx.clock.removeAllListeners('anchor');
+        return Promise.resolve();
+      },
+    ),
+    STOP_RANK.pipeline,
+  );
+  lifecycle.add(
+    component(
+      'source',
+      async (signal) => {
+        if (!source) return;
+        telemetry.setStatus('source', { state: 'connecting', detail: { id: source.id, kind: config.source.kind } });
+        await source.start(signal);
+      },
+      async () => {
+        await source?.stop();
+      },
+    ),
+    STOP_RANK.source,
+  );
+  return { lifecycle, health, pipeline };
+}

@@ -1,0 +1,181 @@
+/**
+ * The live path inside the daemon:
+ *
+ *   EcgSource ──samples──▶ SignalChain.push ──beats, quality──▶ telemetry
+ *             └──rr──────▶ SignalChain.pushRr        │
+ *                          every decision period (on the data's own timeline, so a replay
+ *                          at any speed decides at the same points) ▼
+ *                          features ──▶ DecisionEngine ──▶ Outbox (features, decisions, safety)
+ *
+ * Decisions are serialised: a period that comes while the previous one is still deciding is
+ * skipped (and counted), never queued without bound. Stopping ("pipeline flush") detaches
+ * from the source, waits for the decision in flight and makes the outbox durable.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../util/log.js';
+import { errorMessage, isMotobioError } from '../util/errors.js';
+import type { EcgSource, RrChunk, SampleChunk, SourceStatus } from '../sources/types.js';
+import type { Component } from './lifecycle.js';
+import type { ChainOutput, DaemonContext, DecisionEngine, Outbox, OutboundRecord, SignalChain } from './context.js';
+
+export interface PipelineParts {
+  source: EcgSource | undefined;
+  makeChain: ((fs: number | undefined) => SignalChain) | undefined;
+  engine: () => DecisionEngine | undefined;
+  outbox: () => Outbox | undefined;
+}
+
+export class Pipeline implements Component {
+  readonly name = 'pipeline';
+  private chain: SignalChain | undefined;
+  private nextDecisionS: number | undefined;
+  private rrTimeS = 0;
+  private lastArrivalMs = 0;
+  private inflight: Promise<void> | undefined;
+  private detach: (() => void) | undefined;
+  private skipped = 0;
+  private droppedNoStore = 0;
+  private readonly log: Logger;
+  private readonly periodS: number;
+
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly parts: PipelineParts,
+  ) {
+    this.log = ctx.log.child({ mod: 'pipeline' });
+    this.periodS = ctx.config.signal.decision_period_s;
+  }
+
+  start(_signal: AbortSignal): Promise<void> {
+    const source = this.parts.source;
+    if (!source) return Promise.resolve();
+    const onSamples = (c: SampleChunk) => this.guard('samples', () => this.onSamples(source, c));
+    const onRr = (c: RrChunk) => this.guard('rr', () => this.onRr(c));
+    const onStatus = (s: SourceStatus) => this.onStatus(s);
+    const onWarning = (w: string) => this.log.warn({ source: source.id }, w);
+    const onEnd = () => {
+      this.log.info({ source: source.id }, 'source ended; the daemon keeps serving health and draining the outbox');
+      this.ctx.telemetry.setStatus('source', { state: 'ended', detail: { id: source.id } });
+    };
+    source.on('samples', onSamples);
+    source.on('rr', onRr);
+    source.on('status', onStatus);
+    source.on('warning', onWarning);
+    source.on('end', onEnd);
+    this.detach = () => {
+      source.off('samples', onSamples);
+      source.off('rr', onRr);
+      source.off('status', onStatus);
+      source.off('warning', onWarning);
+      source.off('end', onEnd);
+    };
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.detach?.();
+    this.detach = undefined;
+    await this.inflight;
+    await this.parts.outbox()?.flush();
+    if (this.skipped > 0) this.log.warn({ skipped: this.skipped }, 'decision periods skipped because the previous decision was still running');
+  }
+
+  /** One bad chunk must not take the daemon down: count it, log it, carry on. */
+  private guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      const code = isMotobioError(e) ? e.code : 'INTERNAL';
+      this.ctx.telemetry.countError('pipeline', code, errorMessage(e));
+      this.log.error({ err: errorMessage(e), what }, 'pipeline failed on a chunk; the chunk is dropped');
+    }
+  }
+
+  private chainFor(fs: number | undefined): SignalChain | undefined {
+    if (!this.chain && this.parts.makeChain) this.chain = this.parts.makeChain(fs);
+    return this.chain;
+  }
+
+  private onSamples(source: EcgSource, c: SampleChunk): void {
+    const chain = this.chainFor(source.fs);
+    if (!chain || !source.fs) return;
+    this.lastArrivalMs = c.receivedAtMs;
+    const out = chain.push(c.mv);
+    this.report(out, c.receivedAtMs);
+    this.maybeDecide((c.start + c.mv.length) / source.fs);
+  }
+
+  private onRr(c: RrChunk): void {
+    const chain = this.chainFor(undefined);
+    if (!chain) return;
+    this.lastArrivalMs = c.receivedAtMs;
+    for (const rr of c.rrMs) this.rrTimeS += rr / 1000;
+    const out = chain.pushRr([...c.rrMs], this.rrTimeS);
+    this.report(out, c.receivedAtMs);
+    this.maybeDecide(this.rrTimeS);
+  }
+
+  private onStatus(s: SourceStatus): void {
+    const { id, state, lastError, ...detail } = s;
+    this.ctx.telemetry.setStatus('source', { state, detail: { id, ...detail }, ...(lastError === undefined ? {} : { lastError }) });
+  }
+
+  private report(out: ChainOutput, arrivalMs: number): void {
+    const t = this.ctx.telemetry;
+    if (out.beats.length > 0) {
+      t.countBeats(out.beats.length);
+      t.observeLatency('beat', (performance.now() - arrivalMs) / 1000);
+    }
+    const q = out.quality[out.quality.length - 1];
+    if (q) t.setQuality(q.sqi, q.leadOff);
+  }
+
+  private maybeDecide(dataTimeS: number): void {
+    if (this.nextDecisionS === undefined) this.nextDecisionS = dataTimeS + this.periodS;
+    if (dataTimeS < this.nextDecisionS) return;
+    while (this.nextDecisionS <= dataTimeS) this.nextDecisionS += this.periodS;
+    if (this.inflight) {
+      this.skipped++;
+      return;
+    }
+    const arrival = this.lastArrivalMs;
+    this.inflight = this.decide(arrival).finally(() => {
+      this.inflight = undefined;
+    });
+  }
+
+  private async decide(arrivalMs: number): Promise<void> {
+    const chain = this.chain;
+    if (!chain) return;
+    const features = chain.features();
+    const stamp = this.ctx.clock.stamp();
+    this.append({ type: 'features', stamp, body: { ...features } });
+    const engine = this.parts.engine();
+    if (!engine) return;
+    try {
+      const decisions = await engine.decide(features, stamp);
+      for (const d of decisions) {
+        this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: this.ctx.clock.stamp(), body: { name: d.name, ...(d.detail ?? {}) } });
+        if (d.kind === 'safety') this.ctx.telemetry.countSafetyTrigger(d.name);
+        else this.ctx.telemetry.countDecision(d.name);
+      }
+      this.ctx.telemetry.observeLatency('decision', (performance.now() - arrivalMs) / 1000);
+    } catch (e) {
+      const code = isMotobioError(e) ? e.code : 'INTERNAL';
+      this.ctx.telemetry.countError('inference', code, errorMessage(e));
+      this.log.error({ err: errorMessage(e) }, 'decision failed; this period has no decision');
+    }
+  }
+
+  /** Appends to the store; without one (not wired yet) the record is counted as dropped. */
+  append(record: OutboundRecord): void {
+    const outbox = this.parts.outbox();
+    if (!outbox) {
+      if (this.droppedNoStore++ === 0) this.log.warn('no store is wired into the daemon yet: records are not kept');
+      return;
+    }
+    outbox.append(record);
+    const d = outbox.depth();
+    this.ctx.telemetry.setOutbox(d.records, d.bytes);
+  }
+}
