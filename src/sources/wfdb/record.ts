@@ -53,8 +53,8 @@ export function readRecord(path: string): WfdbRecord {
   });
 
   for (const [file, indices] of byFile) {
-    const specs = indices.map((i) => header.signals[i]!);
-    const first = specs[0]!;
+    const specs = indices.map((i) => header.signals[i]);
+    const first = specs[0];
     for (const s of specs) {
       if (s.format !== first.format || s.byteOffset !== first.byteOffset) {
         throw new MotobioError('RECORD_INVALID', `${base}.hea: signals in ${file} mix formats or byte offsets, which is not supported`);
@@ -78,7 +78,7 @@ export function readRecord(path: string): WfdbRecord {
     const invalidValue = first.format === 16 ? -32768 : -2048;
     let offset = 0;
     for (const [k, i] of indices.entries()) {
-      const spec = specs[k]!;
+      const spec = specs[k];
       const adc = new Int16Array(frames * spec.samplesPerFrame);
       for (let fr = 0, o = 0; fr < frames; fr++) {
         const start = fr * perFrame + offset;
@@ -101,12 +101,12 @@ function decode16(bytes: Buffer, n: number): Int16Array {
 function decode212(bytes: Buffer, n: number): Int16Array {
   const out = new Int16Array(n);
   for (let i = 0, b = 0; i < n; i += 2, b += 3) {
-    const b0 = bytes[b]!;
-    const b1 = bytes[b + 1]!;
+    const b0 = bytes[b];
+    const b1 = bytes[b + 1];
     const s0 = b0 | ((b1 & 0x0f) << 8);
     out[i] = s0 > 2047 ? s0 - 4096 : s0;
     if (i + 1 < n) {
-      const s1 = bytes[b + 2]! | ((b1 & 0xf0) << 4);
+      const s1 = bytes[b + 2] | ((b1 & 0xf0) << 4);
       out[i + 1] = s1 > 2047 ? s1 - 4096 : s1;
     }
   }
@@ -117,7 +117,7 @@ function decode212(bytes: Buffer, n: number): Int16Array {
 export function toPhysical(signal: WfdbSignal): Float64Array {
   const { gain, baseline } = signal.spec;
   const out = new Float64Array(signal.adc.length);
-  for (let i = 0; i < out.length; i++) out[i] = (signal.adc[i]! - baseline) / gain;
+  for (let i = 0; i < out.length; i++) out[i] = (signal.adc[i] - baseline) / gain;
   return out;
 }
 

@@ -1,0 +1,33 @@
+/**
+ * Cuts the small attributed excerpts under test/fixtures/ from ../shared/data (PhysioNet,
+ * ODC-By 1.0; see test/fixtures/README.md). Run: node dist/bench/make-fixtures.js [DATA_DIR]
+ */
+import { join } from 'node:path';
+import { readRecord } from '../src/sources/wfdb/record.js';
+import { readAnnotations } from '../src/sources/wfdb/annotations.js';
+import { writeAnnotations, writeExcerpt } from '../src/sources/wfdb/write.js';
+
+const data = process.argv[2] ?? '../shared/data';
+const out = 'test/fixtures';
+
+function excerpt(db: string, name: string, outName: string, fromS: number, seconds: number, signals: number[], credit: string): void {
+  const rec = readRecord(join(data, db, name));
+  const { frames } = writeExcerpt(rec, join(out, outName), { fromS, seconds, signals, comments: [`Excerpt of PhysioNet ${db}/${name} from ${fromS} s, ${seconds} s long. ${credit} ODC-By 1.0.`] });
+  try {
+    const fr = rec.header.frameRate;
+    const first = Math.round(fromS * fr);
+    const anns = readAnnotations(rec.base)
+      .filter((a) => a.sample >= first && a.sample < first + frames)
+      .map((a) => ({ sample: a.sample - first, code: a.code, aux: a.aux }));
+    writeAnnotations(join(out, `${outName}.atr`), anns);
+  } catch {
+    // drivedb has no annotations.
+  }
+  console.log(`${outName}: ${frames} frames`);
+}
+
+excerpt('mitdb', '118', 'mitdb-118-5min', 0, 300, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+excerpt('mitdb', '208', 'mitdb-208-2min', 0, 120, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+excerpt('qtdb', 'sel302', 'qtdb-sel302-2min', 60, 120, [0], 'QT Database (Laguna et al. 1997).');
+excerpt('nstdb', '118e06', 'nstdb-118e06-1min', 300, 60, [0], 'MIT-BIH Noise Stress Test Database (Moody et al. 1984).');
+excerpt('drivedb', 'drive05', 'drive05-ecg-5min', 600, 300, [0, 4], 'Stress Recognition in Automobile Drivers (Healey & Picard 2005).');

@@ -1,0 +1,81 @@
+import { parseCommandArgs } from '../args.js';
+import { MotobioError } from '../../util/errors.js';
+import { evaluate, type Counts, type HrOnlyResult, type RecordResult } from '../../signal/eval/evaluate.js';
+import { checkRatchet, figuresOf, raise, readRatchet, writeRatchet } from '../../signal/eval/ratchet.js';
+
+export const summary = 'beat-by-beat accuracy against WFDB reference annotations (EC57 style)';
+
+const USAGE = `usage: motobio eval RECORD|DIR... [--channel N] [--json] [--ratchet FILE [--update]]
+
+Streams each record through the signal chain and compares the beats with the .atr reference
+(150 ms window), per record and gross, whole record and after the first 5 minutes; paced
+records are reported apart. Records with an HR channel and no annotations (drivedb) are scored
+on 10-s heart rate. --ratchet FILE fails (exit 1) when a figure is worse than recorded there;
+with --update it raises the recorded figures instead.
+`;
+
+const pct = (v: number): string => v.toFixed(2).padStart(6);
+
+function line(r: RecordResult): string {
+  const c = r.whole;
+  const l = r.after5min;
+  return `${r.record.padEnd(8)} ${String(c.ref).padStart(6)} ${String(c.fn).padStart(5)} ${String(c.fp).padStart(5)} ${pct(c.se)} ${pct(c.ppv)}   ${pct(l.se)} ${pct(l.ppv)}  ${r.offsetMeanMs.toFixed(1).padStart(6)} ${r.offsetSdMs.toFixed(1).padStart(5)}  ${r.hrMaeBpm === null ? '    -' : r.hrMaeBpm.toFixed(2).padStart(5)}`;
+}
+
+function grossLine(name: string, c: Counts, l: Counts, sd: number): string {
+  return `${`GROSS ${name}`.padEnd(20)} ref ${c.ref}  fn ${c.fn}  fp ${c.fp}  Se ${c.se.toFixed(3)}  +P ${c.ppv.toFixed(3)}  (after 5 min: Se ${l.se.toFixed(3)} +P ${l.ppv.toFixed(3)})  timing SD ${sd.toFixed(2)} ms`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('eval', argv, {
+    channel: { type: 'string', default: '0' },
+    json: { type: 'boolean', default: false },
+    ratchet: { type: 'string' },
+    update: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new MotobioError('USAGE', `eval: name at least one record or directory\n${USAGE}`);
+  const channel = Number(values.channel);
+  if (!Number.isInteger(channel) || channel < 0) throw new MotobioError('USAGE', `eval: --channel must be a whole number >= 0, got "${values.channel}"`);
+
+  const print = (s: string): void => {
+    if (!values.json) process.stdout.write(`${s}\n`);
+  };
+  print('record      ref    fn    fp     Se     +P   Se>5min +P>5min  off_ms sd_ms  hr_mae');
+  const report = evaluate(positionals, channel, (r: RecordResult | HrOnlyResult) => {
+    if ('whole' in r) print(line(r) + (r.paced ? '  (paced)' : ''));
+    else print(`${r.record.padEnd(8)} 10-s heart rate vs the record's HR channel: mean abs diff ${r.hrMaeBpm.toFixed(2)} bpm over ${r.windows} windows`);
+  });
+  for (const g of report.groups) print(grossLine(g.name, g.whole, g.after5min, g.timingSdMs));
+  const figures = figuresOf(report);
+  if (values.json) process.stdout.write(`${JSON.stringify({ ...report, figures }, (k, v: unknown) => (k === 'centredOffsetsMs' ? undefined : v), 2)}\n`);
+  else {
+    print('\nfigure                         measured   target');
+    for (const [k, f] of Object.entries(figures)) {
+      const met = f.target === undefined ? '' : (f.better === 'higher' ? f.value >= f.target : f.value <= f.target) ? 'met' : 'NOT MET';
+      print(`${k.padEnd(30)} ${f.value.toFixed(3).padStart(9)} ${f.target === undefined ? '' : `${f.better === 'higher' ? '>=' : '<='} ${f.target}`.padStart(9)}  ${met}`);
+    }
+  }
+
+  if (values.ratchet) {
+    const recorded = readRatchet(values.ratchet);
+    if (values.update) {
+      writeRatchet(values.ratchet, raise(recorded, figures));
+      process.stderr.write(`eval: ratchet ${values.ratchet} updated\n`);
+      return 0;
+    }
+    const check = checkRatchet(recorded, figures);
+    for (const m of check.missing) process.stderr.write(`eval: ratchet figure ${m} not measured (its record is not in this run)\n`);
+    for (const i of check.improvements) process.stderr.write(`eval: better than recorded: ${i} (raise it with --update)\n`);
+    if (check.regressions.length > 0) {
+      process.stderr.write(`eval: accuracy fell below the ratchet in ${values.ratchet}:\n  ${check.regressions.join('\n  ')}\n`);
+      return 1;
+    }
+    process.stderr.write(`eval: ratchet ${values.ratchet} holds (${Object.keys(recorded).length} figures)\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,348 @@
+/**
+ * Streaming R-peak detector.
+ *
+ *   mV ─▶ low-pass ─▶ high-pass ─▶ |slope| ─▶ moving-window integral ─▶ candidate peaks
+ *    │                                                                      │
+ *    └─▶ localisation branch (light low-pass, baseline removal) ◀── refine ─┘─▶ Beat
+ *
+ * Decision rules follow Pan & Tompkins (1985) with Hamilton & Tompkins' (1986) robust
+ * threshold estimates: adaptive signal/noise levels, a refractory period, T-wave rejection
+ * by slope, and search-back for beats missed under the threshold. All constants are in
+ * seconds so the same code runs at 130 Hz (Polar H10) and 500 Hz.
+ */
+import { BaselineRemover, BoxcarLowpass, DelayLine, MovingAverage, oddLength } from './filters.js';
+import type { Beat } from './types.js';
+
+export interface DetectorOptions {
+  fs: number;
+}
+
+interface Candidate {
+  /** Index on the feature (integrated) timeline. */
+  fIndex: number;
+  height: number;
+  /** Largest |slope| in the integration window before the integral's peak: the QRS's steepness. */
+  slope: number;
+}
+
+const LEARN_S = 2;
+const REFRACTORY_S = 0.2;
+const T_WAVE_S = 0.36;
+const SEARCHBACK_FACTOR = 1.66;
+const HISTORY = 8;
+/** Threshold sits this far from the noise level towards the QRS level (Hamilton uses 0.3125). */
+const THRESHOLD_FRACTION = 0.4;
+/** A candidate inside the T-wave window with less than this share of the last QRS's slope is a T wave. */
+const T_WAVE_SLOPE_RATIO = 0.4;
+/** VF-filter leakage below this marks flutter/fibrillation (Kuo & Dillman use 0.406 on 4 s). */
+const VF_LEAKAGE = 0.45;
+const VF_WINDOW_S = 4;
+/** With no beat for this long the expected QRS level halves, so a smaller complex is found again. */
+const LOST_S = 2.5;
+const LOST_DECAY = 0.5;
+
+export class RPeakDetector {
+  readonly fs: number;
+  /** Samples from an input sample to the same instant on the feature timeline. */
+  readonly featureDelay: number;
+  /** Samples from an input sample to the same instant on the localisation timeline. */
+  readonly locDelay: number;
+
+  private readonly lp: BoxcarLowpass;
+  private readonly hpAvg: MovingAverage;
+  private readonly hpDelay: DelayLine;
+  private readonly derivBuf: Float64Array;
+  private derivPos = 0;
+  private readonly mwi: MovingAverage;
+
+  private readonly locLp: BoxcarLowpass;
+  private readonly locAvg: MovingAverage;
+  private readonly locDelayLine: DelayLine;
+  private readonly locRing: Float64Array;
+  private readonly slopeRing: Float64Array;
+  private readonly vfRing: Float64Array;
+  private readonly vfFilter: BaselineRemover;
+
+  private n = 0; // input samples consumed
+  private primed = false;
+
+  // Peak picking on the integral.
+  private prevF = 0;
+  private rising = false;
+  private peakF = 0;
+  private peakFIndex = -1;
+
+  // Adaptive levels.
+  private readonly qrsPeaks: number[] = [];
+  private readonly noisePeaks: number[] = [];
+  private readonly rrHistory: number[] = [];
+  private threshold = 0;
+  private learning = true;
+  private readonly learnCandidates: Candidate[] = [];
+  private lastBeatF = -Infinity;
+  private lastBeatSlope = 0;
+  private searchedUntil = -Infinity;
+  /** Candidates since the last beat that were under threshold, for search-back. */
+  private pendingNoise: Candidate[] = [];
+
+  /** Ventricular flutter/fibrillation: the ECG is a near-sinusoid and its waves are not beats. */
+  private vfLeakage = 1;
+  private nextVfCheck = 0;
+  private readonly refractory: number;
+  private readonly tWave: number;
+  private readonly learnSamples: number;
+  private readonly locHalfWindow: number;
+
+  constructor(options: DetectorOptions) {
+    const fs = options.fs;
+    if (!(fs >= 50 && fs <= 10_000)) throw new RangeError(`sampling rate ${fs} Hz is outside 50..10000 Hz`);
+    this.fs = fs;
+    this.lp = new BoxcarLowpass(oddLength(0.02, fs, 3), 2);
+    this.hpAvg = new MovingAverage(oddLength(0.1, fs, 3));
+    this.hpDelay = new DelayLine(this.hpAvg.delay);
+    const k = Math.max(1, Math.round(0.005 * fs));
+    this.derivBuf = new Float64Array(2 * k);
+    this.mwi = new MovingAverage(oddLength(0.12, fs, 3));
+    this.featureDelay = this.lp.delay + this.hpAvg.delay + k + this.mwi.delay;
+
+    this.locLp = new BoxcarLowpass(oddLength(0.012, fs, 1), 1);
+    this.locAvg = new MovingAverage(oddLength(0.2, fs, 3));
+    this.locDelayLine = new DelayLine(this.locAvg.delay);
+    this.locDelay = this.locLp.delay + this.locAvg.delay;
+    const ringLen = Math.ceil(4.5 * fs);
+    this.locRing = new Float64Array(ringLen);
+    this.slopeRing = new Float64Array(ringLen);
+    this.vfRing = new Float64Array(ringLen);
+    this.vfFilter = new BaselineRemover(oddLength(0.3, fs, 3));
+
+    this.refractory = Math.round(REFRACTORY_S * fs);
+    this.tWave = Math.round(T_WAVE_S * fs);
+    this.learnSamples = Math.round(LEARN_S * fs);
+    this.locHalfWindow = Math.round(0.1 * fs);
+  }
+
+  /** Feeds samples (mV); returns the beats whose decision became final. */
+  push(chunk: ArrayLike<number>): Beat[] {
+    const out: Beat[] = [];
+    for (let i = 0; i < chunk.length; i++) this.step(chunk[i], out);
+    return out;
+  }
+
+  private step(x: number, out: Beat[]): void {
+    if (!this.primed) {
+      this.hpAvg.prime(x);
+      this.hpDelay.prime(x);
+      this.locAvg.prime(x);
+      this.locDelayLine.prime(x);
+      this.primed = true;
+    }
+    const n = this.n++;
+    // Detection branch.
+    const l = this.lp.step(x);
+    const h = this.hpDelay.step(l) - this.hpAvg.step(l);
+    const k2 = this.derivBuf.length;
+    const old = this.derivBuf[this.derivPos];
+    this.derivBuf[this.derivPos] = h;
+    this.derivPos = this.derivPos + 1 === k2 ? 0 : this.derivPos + 1;
+    const slope = h - old;
+    // |slope| rather than slope²: wide ventricular beats keep half, not a quarter, of a normal beat's score.
+    const s2 = Math.abs(slope);
+    const f = this.mwi.step(s2);
+    // Localisation branch.
+    const y0 = this.locLp.step(x);
+    const y = this.locDelayLine.step(y0) - this.locAvg.step(y0);
+    const ring = this.locRing.length;
+    this.locRing[n % ring] = y;
+    this.slopeRing[n % ring] = s2;
+    this.vfRing[n % ring] = this.vfFilter.step(l);
+
+    // Peak picking on the feature: a local maximum confirmed once it has fallen to half.
+    if (f > this.prevF) {
+      if (!this.rising || f > this.peakF) {
+        this.rising = true;
+        this.peakF = f;
+        this.peakFIndex = n;
+      }
+    } else if (this.rising && f < 0.5 * this.peakF) {
+      this.rising = false;
+      this.onCandidate(this.candidateAt(this.peakFIndex, this.peakF), out);
+    }
+    this.prevF = f;
+
+    if (n >= this.nextVfCheck) {
+      this.nextVfCheck = n + Math.round(0.5 * this.fs);
+      if (n >= VF_WINDOW_S * this.fs) this.vfLeakage = this.leakage(n);
+    }
+    if (this.learning && n >= this.learnSamples) this.endLearning(out);
+    else if (!this.learning) this.searchBack(n, out);
+  }
+
+  /**
+   * Kuo & Dillman's VF-filter leakage over the last VF_WINDOW_S seconds: near 0 for a sinusoid
+   * (flutter, fibrillation), 0.6-0.9 for QRS complexes separated by an isoelectric line.
+   */
+  private leakage(n: number): number {
+    const ring = this.vfRing.length;
+    const w = Math.round(VF_WINDOW_S * this.fs);
+    let sa = 0;
+    let sd = 0;
+    let prev = this.vfRing[(n - w) % ring];
+    for (let i = n - w + 1; i <= n; i++) {
+      const v = this.vfRing[i % ring];
+      sa += Math.abs(v);
+      sd += Math.abs(v - prev);
+      prev = v;
+    }
+    if (sd === 0) return 1;
+    const half = Math.max(1, Math.round((Math.PI * sa) / sd));
+    let num = 0;
+    let den = 0;
+    for (let i = n - w + half + 1; i <= n; i++) {
+      const a = this.vfRing[i % ring];
+      const b = this.vfRing[(i - half) % ring];
+      num += Math.abs(a + b);
+      den += Math.abs(a) + Math.abs(b);
+    }
+    return den === 0 ? 1 : num / den;
+  }
+
+  private candidateAt(fIndex: number, height: number): Candidate {
+    const ring = this.slopeRing.length;
+    const span = this.mwi.length;
+    let slope = 0;
+    for (let j = fIndex - span; j <= fIndex; j++) {
+      if (j < 0 || j <= this.n - ring) continue;
+      const v = this.slopeRing[j % ring];
+      if (v > slope) slope = v;
+    }
+    return { fIndex, height, slope };
+  }
+
+  private endLearning(out: Beat[]): void {
+    this.learning = false;
+    const heights = this.learnCandidates.map((c) => c.height).sort((a, b) => b - a);
+    const top = heights[0] ?? 0;
+    // Initial levels from the learning window: the tallest third are taken for QRS complexes.
+    const qrs = heights.filter((h) => h >= 0.3 * top);
+    const noise = heights.filter((h) => h < 0.3 * top);
+    for (const h of qrs.slice(0, HISTORY)) this.qrsPeaks.push(h);
+    for (const h of noise.slice(0, HISTORY)) this.noisePeaks.push(h);
+    this.updateThreshold();
+    const pending = this.learnCandidates.splice(0);
+    for (const c of pending) this.classify(c, out);
+  }
+
+  private onCandidate(c: Candidate, out: Beat[]): void {
+    if (this.learning) {
+      this.learnCandidates.push(c);
+      return;
+    }
+    this.classify(c, out);
+  }
+
+  private classify(c: Candidate, out: Beat[]): void {
+    const since = c.fIndex - this.lastBeatF;
+    if (since < this.refractory) {
+      this.addNoise(c.height);
+      return;
+    }
+    if (this.vfLeakage < VF_LEAKAGE) {
+      this.addNoise(c.height);
+      return;
+    }
+    if (c.height >= this.threshold) {
+      if (since < this.tWave && c.slope < T_WAVE_SLOPE_RATIO * this.lastBeatSlope) {
+        this.addNoise(c.height);
+        return;
+      }
+      this.accept(c, out);
+    } else {
+      this.addNoise(c.height);
+      this.pendingNoise.push(c);
+    }
+  }
+
+  private searchBack(n: number, out: Beat[]): void {
+    if (this.rrHistory.length < 2 || this.lastBeatF === -Infinity) return;
+    const rr = mean(this.rrHistory);
+    if (n - Math.max(this.lastBeatF, this.searchedUntil) <= SEARCHBACK_FACTOR * rr) return;
+    let best: Candidate | undefined;
+    for (const c of this.pendingNoise) {
+      if (c.fIndex - this.lastBeatF < this.refractory) continue;
+      if (c.height >= 0.5 * this.threshold && (!best || c.height > best.height)) best = c;
+    }
+    if (best) {
+      this.pendingNoise = this.pendingNoise.filter((c) => c.fIndex > best.fIndex);
+      this.accept(best, out);
+    } else {
+      // Nothing to recover: the QRS may have shrunk (electrode moved, lead re-attached), so
+      // lower the expected QRS level, and wait one more RR before looking again.
+      this.searchedUntil = n - Math.round(rr);
+      if (n - this.lastBeatF > LOST_S * this.fs) {
+        for (let i = 0; i < this.qrsPeaks.length; i++) this.qrsPeaks[i] = this.qrsPeaks[i] * LOST_DECAY;
+        this.updateThreshold();
+      }
+    }
+  }
+
+  private accept(c: Candidate, out: Beat[]): void {
+    if (this.lastBeatF !== -Infinity && c.fIndex - this.lastBeatF < 3 * this.fs) {
+      this.rrHistory.push(c.fIndex - this.lastBeatF);
+      if (this.rrHistory.length > HISTORY) this.rrHistory.shift();
+    }
+    this.lastBeatF = c.fIndex;
+    this.lastBeatSlope = c.slope;
+    this.pendingNoise = [];
+    this.qrsPeaks.push(c.height);
+    if (this.qrsPeaks.length > HISTORY) this.qrsPeaks.shift();
+    this.updateThreshold();
+    const beat = this.locate(c);
+    if (beat) out.push(beat);
+  }
+
+  private addNoise(h: number): void {
+    this.noisePeaks.push(h);
+    if (this.noisePeaks.length > HISTORY) this.noisePeaks.shift();
+    this.updateThreshold();
+  }
+
+  private updateThreshold(): void {
+    const q = median(this.qrsPeaks);
+    const nz = this.noisePeaks.length ? median(this.noisePeaks) : 0;
+    this.threshold = nz + THRESHOLD_FRACTION * (q - nz);
+  }
+
+  /** Maps a feature-timeline candidate to the R peak on the input timeline. */
+  private locate(c: Candidate): Beat | undefined {
+    // The QRS centre sits about one feature delay before the integral's peak.
+    const centre = c.fIndex - this.featureDelay + this.locDelay; // on the ring's (localisation) timeline
+    const ring = this.locRing.length;
+    const lo = Math.max(centre - this.locHalfWindow, this.n - ring + 1, 0);
+    const hi = Math.min(centre + this.locHalfWindow, this.n - 1);
+    let best = -1;
+    let bestAbs = -1;
+    for (let j = lo; j <= hi; j++) {
+      const v = Math.abs(this.locRing[j % ring]);
+      if (v > bestAbs) {
+        bestAbs = v;
+        best = j;
+      }
+    }
+    if (best < 0) return undefined;
+    const sample = best - this.locDelay;
+    return { sample, timeS: sample / this.fs, amplitude: this.locRing[best % ring] };
+  }
+}
+
+function mean(a: readonly number[]): number {
+  let s = 0;
+  for (const v of a) s += v;
+  return a.length ? s / a.length : 0;
+}
+
+function median(a: readonly number[]): number {
+  if (a.length === 0) return 0;
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

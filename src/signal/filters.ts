@@ -1,0 +1,123 @@
+/**
+ * O(1)-per-sample linear-phase building blocks. Every filter in the chain is a cascade of
+ * boxcars (running sums), so each has an exact integer group delay of (L-1)/2 samples: the
+ * chain's delay is known at construction and beats map back onto the input timeline exactly.
+ * Lengths are given in seconds and rounded to odd sample counts, which is what makes the
+ * chain sample-rate independent.
+ */
+
+export function oddLength(seconds: number, fs: number, min = 1): number {
+  const n = Math.max(min, Math.round(seconds * fs));
+  return n % 2 === 1 ? n : n + 1;
+}
+
+/** Running mean over the last `length` samples; group delay (length-1)/2. */
+export class MovingAverage {
+  readonly length: number;
+  readonly delay: number;
+  private readonly buf: Float64Array;
+  private pos = 0;
+  private sum = 0;
+  private count = 0;
+  // Running sums drift by rounding; re-summing every so often keeps hours-long streams exact.
+  private sinceResum = 0;
+
+  constructor(length: number) {
+    if (!Number.isInteger(length) || length < 1) throw new RangeError(`moving average length must be a positive integer, got ${length}`);
+    this.length = length;
+    this.delay = (length - 1) / 2;
+    this.buf = new Float64Array(length);
+  }
+
+  step(x: number): number {
+    const old = this.buf[this.pos];
+    this.buf[this.pos] = x;
+    this.pos = this.pos + 1 === this.length ? 0 : this.pos + 1;
+    this.sum += x - old;
+    if (this.count < this.length) this.count++;
+    if (++this.sinceResum >= 65536) this.resum();
+    return this.sum / this.length;
+  }
+
+  private resum(): void {
+    let s = 0;
+    for (let i = 0; i < this.length; i++) s += this.buf[i];
+    this.sum = s;
+    this.sinceResum = 0;
+  }
+
+  /** Fills the window with `x`, so a stream that starts at a DC offset does not ring. */
+  prime(x: number): void {
+    this.buf.fill(x);
+    this.sum = x * this.length;
+    this.count = this.length;
+  }
+}
+
+/** Fixed delay of `n` samples, used to line one branch up with a slower one. */
+export class DelayLine {
+  private readonly buf: Float64Array;
+  private pos = 0;
+  constructor(readonly n: number) {
+    this.buf = new Float64Array(Math.max(1, n));
+  }
+  step(x: number): number {
+    if (this.n === 0) return x;
+    const out = this.buf[this.pos];
+    this.buf[this.pos] = x;
+    this.pos = this.pos + 1 === this.n ? 0 : this.pos + 1;
+    return out;
+  }
+  prime(x: number): void {
+    this.buf.fill(x);
+  }
+}
+
+/**
+ * High-pass as "signal minus its centred moving average": linear phase, delay (L-1)/2.
+ * Two passes of the average make the stop band steeper (-26 dB side lobes instead of -13).
+ */
+export class BaselineRemover {
+  readonly delay: number;
+  private readonly a: MovingAverage;
+  private readonly b: MovingAverage;
+  private readonly d: DelayLine;
+  private primed = false;
+
+  constructor(length: number) {
+    this.a = new MovingAverage(length);
+    this.b = new MovingAverage(length);
+    this.delay = this.a.delay + this.b.delay;
+    this.d = new DelayLine(this.delay);
+  }
+
+  step(x: number): number {
+    if (!this.primed) {
+      this.a.prime(x);
+      this.b.prime(x);
+      this.d.prime(x);
+      this.primed = true;
+    }
+    return this.d.step(x) - this.b.step(this.a.step(x));
+  }
+}
+
+/** Cascade of `stages` equal boxcars: a cheap low-pass with a sinc^k response. */
+export class BoxcarLowpass {
+  readonly delay: number;
+  private readonly stages: MovingAverage[];
+  private primed = false;
+  constructor(length: number, stages = 2) {
+    this.stages = Array.from({ length: stages }, () => new MovingAverage(length));
+    this.delay = this.stages.reduce((d, s) => d + s.delay, 0);
+  }
+  step(x: number): number {
+    if (!this.primed) {
+      for (const s of this.stages) s.prime(x);
+      this.primed = true;
+    }
+    let y = x;
+    for (const s of this.stages) y = s.step(y);
+    return y;
+  }
+}

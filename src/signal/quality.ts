@@ -1,0 +1,183 @@
+/**
+ * Signal-quality index per 2-s window, in [0, 1]. It multiplies independent checks, each
+ * of which a technician can read off the window: lead-off (the sensor's own flag or a
+ * railed input), flat line, clipping, high-frequency (muscle, mains) noise relative to the
+ * QRS amplitude, baseline excursion, and how well the window's beats match the running beat
+ * template (electrode motion makes beats that do not look like the rider's own).
+ */
+import { BaselineRemover, BoxcarLowpass, oddLength } from './filters.js';
+import type { QualityWindow } from './types.js';
+
+const WINDOW_S = 2;
+/** Peak-to-peak under this (mV) is a flat line: an open input or a dead front end. */
+const FLAT_MV = 0.05;
+/** A QRS larger than this (mV) is not an ECG from the chest; it is movement or a railed input. */
+const IMPLAUSIBLE_MV = 8;
+const TEMPLATE_HALF_S = 0.08;
+
+export class QualityIndex {
+  private readonly fs: number;
+  private readonly windowLen: number;
+  private readonly baseline: BaselineRemover;
+  private readonly smooth: BoxcarLowpass;
+  private readonly delay: number;
+
+  private readonly ring: Float64Array;
+  private n = 0;
+  private windowStart = 0;
+  // Per-window accumulators.
+  private min = Infinity;
+  private max = -Infinity;
+  private rawMin = Infinity;
+  private rawMax = -Infinity;
+  private hfSq = 0;
+  private count = 0;
+  private nanCount = 0;
+  private railRun = 0;
+  private clippedSamples = 0;
+  private lastRaw = NaN;
+  private beatScores: number[] = [];
+  private readonly pendingBeats: number[] = [];
+
+  private template: Float64Array | undefined;
+  private readonly half: number;
+
+  constructor(fs: number) {
+    this.fs = fs;
+    this.windowLen = Math.round(WINDOW_S * fs);
+    this.baseline = new BaselineRemover(oddLength(0.3, fs, 3));
+    this.smooth = new BoxcarLowpass(oddLength(0.025, fs, 3), 1);
+    this.delay = this.baseline.delay;
+    this.half = Math.max(2, Math.round(TEMPLATE_HALF_S * fs));
+    this.ring = new Float64Array(Math.ceil(3 * fs));
+  }
+
+  /** Delay (samples) between the input and the quality branch's timeline. */
+  get latency(): number {
+    return this.delay;
+  }
+
+  push(chunk: ArrayLike<number>): QualityWindow[] {
+    const out: QualityWindow[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const raw = chunk[i];
+      const n = this.n++;
+      if (Number.isNaN(raw)) {
+        this.nanCount++;
+        this.ring[n % this.ring.length] = 0;
+      } else {
+        const y = this.baseline.step(raw);
+        const s = this.smooth.step(y);
+        this.ring[n % this.ring.length] = y;
+        const hf = y - s;
+        this.hfSq += hf * hf;
+        if (y < this.min) this.min = y;
+        if (y > this.max) this.max = y;
+        if (raw < this.rawMin) this.rawMin = raw;
+        if (raw > this.rawMax) this.rawMax = raw;
+        // Clipping: the input sits on one value for a run, at the window's extreme.
+        if (raw === this.lastRaw) {
+          if (++this.railRun >= 3) this.clippedSamples++;
+        } else this.railRun = 0;
+        this.lastRaw = raw;
+        this.count++;
+      }
+      if (n + 1 - this.windowStart >= this.windowLen) {
+        this.scorePending();
+        out.push(this.closeWindow(n + 1));
+        this.windowStart = n + 1;
+      }
+    }
+    return out;
+  }
+
+  /** Queues a detected beat (input-timeline sample) to be scored once its whole complex is in. */
+  addBeat(sample: number): void {
+    this.pendingBeats.push(sample);
+  }
+
+  private scorePending(): void {
+    while (this.pendingBeats.length > 0 && this.pendingBeats[0] + this.delay + this.half < this.n) {
+      this.scoreBeat(this.pendingBeats.shift()!);
+    }
+  }
+
+  private scoreBeat(sample: number): void {
+    const centre = sample + this.delay;
+    const len = this.ring.length;
+    if (centre - this.half <= this.n - len) return;
+    const seg = new Float64Array(2 * this.half + 1);
+    for (let k = -this.half; k <= this.half; k++) seg[k + this.half] = this.ring[(centre + k) % len]!;
+    if (!this.template) {
+      this.template = seg;
+      this.beatScores.push(1);
+      return;
+    }
+    const r = correlation(seg, this.template);
+    this.beatScores.push(Math.max(0, r));
+    // Only beats that look like the template update it, so noise cannot drag it away.
+    if (r > 0.8) for (let k = 0; k < seg.length; k++) this.template[k] = 0.9 * this.template[k] + 0.1 * seg[k];
+  }
+
+  private closeWindow(endSample: number): QualityWindow {
+    const total = this.count + this.nanCount;
+    const p2p = this.count > 0 ? this.max - this.min : 0;
+    const leadOff = this.nanCount > total * 0.2;
+    const flat = !leadOff && p2p < FLAT_MV;
+    const clipFrac = this.count > 0 ? this.clippedSamples / this.count : 0;
+    const clipped = clipFrac > 0.05;
+    const hfRms = this.count > 0 ? Math.sqrt(this.hfSq / this.count) : 0;
+    const hfRatio = p2p > 0 ? hfRms / p2p : 1;
+    // Clean ECG sits near 0.02; muscle noise and mains push the ratio past 0.1.
+    const noiseScore = clamp01(1 - (hfRatio - 0.04) / 0.12);
+    const implausible = p2p > IMPLAUSIBLE_MV;
+    const beatScore = this.beatScores.length ? this.beatScores.reduce((a, b) => a + b, 0) / this.beatScores.length : 0.5;
+    let sqi = noiseScore * (0.4 + 0.6 * beatScore) * (1 - Math.min(1, clipFrac * 4));
+    if (leadOff || flat || implausible) sqi = 0;
+    const noisy = !leadOff && !flat && sqi < 0.5;
+    this.resetWindow();
+    return { endS: endSample / this.fs, sqi: round3(sqi), leadOff, flat, clipped, noisy };
+  }
+
+  private resetWindow(): void {
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.rawMin = Infinity;
+    this.rawMax = -Infinity;
+    this.hfSq = 0;
+    this.count = 0;
+    this.nanCount = 0;
+    this.clippedSamples = 0;
+    this.beatScores = [];
+  }
+}
+
+function correlation(a: Float64Array, b: Float64Array): number {
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ma += a[i];
+    mb += b[i];
+  }
+  ma /= a.length;
+  mb /= b.length;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] - ma;
+    const y = b[i] - mb;
+    sab += x * y;
+    saa += x * x;
+    sbb += y * y;
+  }
+  return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
+}
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}
