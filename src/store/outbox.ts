@@ -377,6 +377,25 @@ export class Outbox {
     return PRIORITIES.find((p) => this.depth[p] > this.leasedCount[p]);
   }
 
+  /** Records of this priority not leased right now. */
+  pending(priority: Priority): number {
+    return this.depth[priority] - this.leasedCount[priority];
+  }
+
+  /** Boot id and monotonic time of the oldest record of this priority not leased, if any. */
+  oldestPending(priority: Priority): { bootId: string; monoMs: number } | undefined {
+    if (this.closed || this.pending(priority) <= 0) return undefined;
+    let from = this.scanFrom[priority];
+    for (;;) {
+      const rows = this.st.leaseScan.all(PRIORITY_RANK[priority], from, 64) as Row[];
+      if (rows.length === 0) return undefined;
+      for (const r of rows) {
+        if (!this.leased.has(r.id)) return { bootId: r.boot_id, monoMs: r.mono_ms };
+        from = r.id;
+      }
+    }
+  }
+
   /**
    * Hands out up to `maxRecords` / `maxBytes` records of one priority, oldest first, that are
    * not already leased. They stay in the store until ack(); release() makes them pending again.

@@ -1,0 +1,389 @@
+/**
+ * Drains the outbox over MQTT 5 through an ordered list of links, failing over in seconds.
+ *
+ *   Outbox ──lease(prio)──▶ encodeBatch ──publish QoS 1──▶ active link ──PUBACK──▶ Outbox.ack
+ *                                                           │ dark (keepalive / PUBACK timeout / close)
+ *                                                           ▼
+ *                                next link in order takes over; leased records are released
+ *                                and go out again (the server drops duplicates by device+seq)
+ *
+ * Links are tried in preference order. While a less preferred link is active, the preferred
+ * ones are probed with capped, jittered backoff; one that stays connected for `holdMs`
+ * takes the traffic back. Every switch is logged and counted. Several batches are in flight
+ * at once; the highest priority with a ready batch (full, or its oldest record older than
+ * its age bound) always goes first.
+ */
+import { EventEmitter } from 'node:events';
+import type { Outbox } from '../store/outbox.js';
+import { monotonicMs } from '../store/outbox.js';
+import { PRIORITIES, type Priority } from '../store/types.js';
+import { errorMessage } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { BATCH_CONTENT_TYPE, encodeBatch } from './codec.js';
+import { LinkConnection, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
+import { commandTopic, dataTopic, statusTopic } from './topics.js';
+
+export interface UplinkOptions {
+  readonly deviceId: string;
+  readonly links: readonly LinkConfig[];
+  /** Most records per batch, per priority. */
+  readonly batchMaxRecords?: Partial<Record<Priority, number>>;
+  /** Most body bytes per batch (before the batch's own compression). */
+  readonly batchMaxBytes?: number;
+  /** A partial batch leaves once its oldest record is this old, per priority. */
+  readonly batchMaxAgeMs?: Partial<Record<Priority, number>>;
+  readonly maxInFlight?: number;
+  readonly pubackTimeoutMs?: number;
+  /** How long a more preferred link must stay up before traffic moves back to it. */
+  readonly holdMs?: number;
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  readonly log?: Logger;
+  readonly onCommand?: (topic: string, payload: Buffer, link: string) => void;
+}
+
+export const DEFAULT_BATCH_MAX_RECORDS: Readonly<Record<Priority, number>> = { safety: 100, decision: 200, features: 500, status: 200, raw: 32 };
+export const DEFAULT_BATCH_MAX_AGE_MS: Readonly<Record<Priority, number>> = { safety: 0, decision: 0, features: 2000, status: 5000, raw: 5000 };
+
+export type LinkState = 'down' | 'connecting' | 'up';
+
+export interface LinkStatus {
+  readonly name: string;
+  readonly url: string;
+  readonly state: LinkState;
+  readonly active: boolean;
+  readonly connects: number;
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+  readonly upSinceMs: number | null;
+  readonly bytesOut: number;
+  readonly bytesIn: number;
+  readonly tls: TlsInfo | null;
+}
+
+export interface SwitchEvent {
+  readonly from: string | null;
+  readonly to: string;
+  readonly reason: string;
+  readonly atMs: number;
+  /** Time without any active link before this switch, ms (0 for a planned return). */
+  readonly darkMs: number;
+}
+
+export interface UplinkStatus {
+  readonly active: string | null;
+  readonly links: readonly LinkStatus[];
+  readonly switches: number;
+  readonly lastSwitch: SwitchEvent | null;
+  readonly inFlightBatches: number;
+  readonly inFlightRecords: number;
+  readonly sentBatches: number;
+  readonly ackedBatches: number;
+  readonly ackedRecords: number;
+  readonly failedBatches: number;
+  readonly payloadBytesAcked: number;
+}
+
+interface LinkSlot {
+  readonly cfg: LinkConfig;
+  readonly index: number;
+  conn: LinkConnection | undefined;
+  state: LinkState;
+  connects: number;
+  failures: number;
+  lastError: string | null;
+  upSince: number | null;
+  nextAttemptAt: number;
+  bytesOutClosed: number;
+  bytesInClosed: number;
+}
+
+interface InFlight {
+  readonly slot: LinkSlot;
+  readonly ids: number[];
+  readonly noticeIds: number[];
+}
+
+export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ records: number; priority: Priority }] }> {
+  private readonly outbox: Outbox;
+  private readonly opts: UplinkOptions;
+  private readonly log: Logger;
+  private readonly slots: LinkSlot[];
+  private readonly maxRecords: Record<Priority, number>;
+  private readonly maxAge: Record<Priority, number>;
+  private readonly inflight = new Map<string, InFlight>();
+  private active: LinkSlot | undefined;
+  private lastActiveName: string | null = null;
+  private darkSince: number | null = null;
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private wakeQueued = false;
+  private batchNo = 0;
+  private noticesInFlight = false;
+  private readonly counters = { switches: 0, sentBatches: 0, ackedBatches: 0, ackedRecords: 0, failedBatches: 0, payloadBytesAcked: 0 };
+  private lastSwitch: SwitchEvent | null = null;
+
+  constructor(outbox: Outbox, opts: UplinkOptions) {
+    super();
+    if (opts.links.length === 0) throw new Error('uplink needs at least one link');
+    this.outbox = outbox;
+    this.opts = opts;
+    this.log = opts.log ?? silentLogger;
+    this.maxRecords = { ...DEFAULT_BATCH_MAX_RECORDS, ...opts.batchMaxRecords };
+    this.maxAge = { ...DEFAULT_BATCH_MAX_AGE_MS, ...opts.batchMaxAgeMs };
+    this.slots = opts.links.map((cfg, index) => ({
+      cfg,
+      index,
+      conn: undefined,
+      state: 'down',
+      connects: 0,
+      failures: 0,
+      lastError: null,
+      upSince: null,
+      nextAttemptAt: 0,
+      bytesOutClosed: 0,
+      bytesInClosed: 0,
+    }));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.darkSince = Date.now();
+    this.timer = setInterval(() => this.tick(), 200);
+    this.tick();
+  }
+
+  /** Wakes the pump; the daemon calls this after each append. */
+  notify(): void {
+    if (this.wakeQueued || this.stopped) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      this.tick();
+    });
+  }
+
+  /** Stops sending, waits up to `drainMs` for batches in flight, says offline and closes every link. Safe to call twice. */
+  async stop(drainMs = 3000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.timer);
+    const until = Date.now() + drainMs;
+    while (this.inflight.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        const conn = s.conn;
+        if (!conn) return;
+        await conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true });
+        this.retire(s, conn);
+      }),
+    );
+  }
+
+  status(): UplinkStatus {
+    let inFlightRecords = 0;
+    for (const f of this.inflight.values()) inFlightRecords += f.ids.length;
+    return {
+      active: this.active?.cfg.name ?? null,
+      links: this.slots.map((s) => ({
+        name: s.cfg.name,
+        url: safeUrl(s.cfg.url),
+        state: s.state,
+        active: s === this.active,
+        connects: s.connects,
+        consecutiveFailures: s.failures,
+        lastError: s.lastError,
+        upSinceMs: s.upSince,
+        bytesOut: s.bytesOutClosed + (s.conn?.bytesOut ?? 0),
+        bytesIn: s.bytesInClosed + (s.conn?.bytesIn ?? 0),
+        tls: s.conn?.tls ?? null,
+      })),
+      switches: this.counters.switches,
+      lastSwitch: this.lastSwitch,
+      inFlightBatches: this.inflight.size,
+      inFlightRecords,
+      sentBatches: this.counters.sentBatches,
+      ackedBatches: this.counters.ackedBatches,
+      ackedRecords: this.counters.ackedRecords,
+      failedBatches: this.counters.failedBatches,
+      payloadBytesAcked: this.counters.payloadBytesAcked,
+    };
+  }
+
+  private statusPayload(s: LinkSlot, state: 'online' | 'offline'): Buffer {
+    return Buffer.from(JSON.stringify({ v: 1, state, device: this.opts.deviceId, link: s.cfg.name, boot: this.outbox.bootId, at: Date.now() }));
+  }
+
+  private tick(): void {
+    if (this.stopped || !this.started) return;
+    const now = Date.now();
+    this.chooseActive(now);
+    // Connect what we may need: everything more preferred than the active link (to return to
+    // it) and, with no active link, everything.
+    const limit = this.active ? this.active.index : this.slots.length;
+    for (const s of this.slots) {
+      if (s.index < limit && s.state === 'down' && now >= s.nextAttemptAt) this.connect(s);
+    }
+    // Less preferred links that are no longer needed go once their batches are acknowledged.
+    for (const s of this.slots) {
+      if (this.active && s.index > this.active.index && s.conn && ![...this.inflight.values()].some((f) => f.slot === s)) {
+        const conn = s.conn;
+        this.retire(s, conn);
+        void conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true });
+      }
+    }
+    this.pump();
+  }
+
+  private chooseActive(now: number): void {
+    const hold = this.opts.holdMs ?? 30_000;
+    const up = this.slots.filter((s) => s.state === 'up');
+    let next: LinkSlot | undefined = this.active;
+    if (!next) next = up[0];
+    else {
+      const better = up.find((s) => s.index < next!.index && s.upSince !== null && now - s.upSince >= hold);
+      if (better) next = better;
+    }
+    if (next && next !== this.active) {
+      const reason = this.active ? `${next.cfg.name} stayed up for ${hold} ms` : this.lastActiveName ? `${this.lastActiveName} went dark` : 'first connection';
+      const darkMs = this.active ? 0 : now - (this.darkSince ?? now);
+      const ev: SwitchEvent = { from: this.active?.cfg.name ?? this.lastActiveName, to: next.cfg.name, reason, atMs: now, darkMs };
+      if (ev.from !== null && ev.from !== ev.to) {
+        this.counters.switches++;
+        this.lastSwitch = ev;
+        this.log.info({ from: ev.from, to: ev.to, darkMs, switches: this.counters.switches }, `uplink switched from ${ev.from} to ${ev.to}: ${reason}`);
+        this.emit('switch', ev);
+      } else if (ev.from === null) this.log.info({ link: ev.to }, `uplink active on ${ev.to}`);
+      this.active = next;
+      this.lastActiveName = next.cfg.name;
+      this.darkSince = null;
+    }
+  }
+
+  private backoff(failures: number): number {
+    const min = this.opts.retryMinMs ?? 500;
+    const max = this.opts.retryMaxMs ?? 15_000;
+    const base = Math.min(max, min * 2 ** Math.min(failures - 1, 20));
+    return base * (0.8 + Math.random() * 0.4);
+  }
+
+  private connect(s: LinkSlot): void {
+    s.state = 'connecting';
+    const dev = this.opts.deviceId;
+    LinkConnection.connect(s.cfg, {
+      clientId: `${dev}.${s.cfg.name}`,
+      will: { topic: statusTopic(dev, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true },
+      onMessage: (topic, payload) => this.opts.onCommand?.(topic, payload, s.cfg.name),
+    }).then(
+      (conn) => {
+        if (this.stopped) {
+          void conn.close();
+          return;
+        }
+        s.conn = conn;
+        s.state = 'up';
+        s.upSince = Date.now();
+        s.connects++;
+        s.failures = 0;
+        s.lastError = null;
+        conn.on('down', (reason) => this.onDown(s, conn, reason));
+        this.log.info({ link: s.cfg.name, url: safeUrl(s.cfg.url), tls: conn.tls?.protocol ?? null }, `link ${s.cfg.name} connected`);
+        conn.publish(statusTopic(dev, s.cfg.name), this.statusPayload(s, 'online'), { retain: true }, this.opts.pubackTimeoutMs ?? 3000).catch(() => undefined);
+        conn.subscribe(commandTopic(dev)).catch((e: unknown) => this.log.warn({ link: s.cfg.name }, `downlink subscription failed: ${errorMessage(e)}`));
+        this.tick();
+      },
+      (e: unknown) => {
+        s.state = 'down';
+        s.failures++;
+        s.lastError = errorMessage(e);
+        s.nextAttemptAt = Date.now() + this.backoff(s.failures);
+        this.log.debug({ link: s.cfg.name, failures: s.failures }, s.lastError);
+      },
+    );
+  }
+
+  private retire(s: LinkSlot, conn: LinkConnection): void {
+    if (s.conn !== conn) return;
+    s.bytesOutClosed += conn.bytesOut;
+    s.bytesInClosed += conn.bytesIn;
+    s.conn = undefined;
+    s.state = 'down';
+    s.upSince = null;
+  }
+
+  private onDown(s: LinkSlot, conn: LinkConnection, reason: string): void {
+    this.retire(s, conn);
+    s.failures++;
+    s.lastError = reason;
+    s.nextAttemptAt = Date.now() + this.backoff(s.failures);
+    if (this.active === s) {
+      this.active = undefined;
+      this.darkSince = Date.now();
+      this.log.warn({ link: s.cfg.name, reason }, `active link ${s.cfg.name} went dark: ${reason}`);
+    }
+    if (!this.stopped) this.notify();
+  }
+
+  private ready(p: Priority): boolean {
+    const pending = this.outbox.pending(p);
+    if (pending <= 0) return false;
+    if (pending >= this.maxRecords[p] || this.maxAge[p] <= 0) return true;
+    const oldest = this.outbox.oldestPending(p);
+    if (!oldest) return false;
+    return oldest.bootId !== this.outbox.bootId || monotonicMs() - oldest.monoMs >= this.maxAge[p];
+  }
+
+  private pump(): void {
+    const maxInFlight = this.opts.maxInFlight ?? 8;
+    for (;;) {
+      const s = this.active;
+      if (!s?.conn || !s.conn.alive || this.stopped) return;
+      if (this.inflight.size >= maxInFlight) return;
+      const p = PRIORITIES.find((x) => this.ready(x));
+      if (p === undefined) return;
+      if (!this.send(s, s.conn, p)) return;
+    }
+  }
+
+  private send(s: LinkSlot, conn: LinkConnection, p: Priority): boolean {
+    const records = this.outbox.lease(p, this.maxRecords[p], this.opts.batchMaxBytes ?? 256 * 1024);
+    if (records.length === 0) return false;
+    const notices = this.noticesInFlight ? [] : this.outbox.leaseNotices(100);
+    if (notices.length > 0) this.noticesInFlight = true;
+    const id = `${this.outbox.bootId.slice(0, 8)}-${Date.now().toString(36)}-${++this.batchNo}`;
+    const payload = encodeBatch(this.opts.deviceId, id, records, notices);
+    const f: InFlight = { slot: s, ids: records.map((r) => r.id), noticeIds: notices.map((n) => n.id) };
+    this.inflight.set(id, f);
+    this.counters.sentBatches++;
+    conn
+      .publish(dataTopic(this.opts.deviceId, p), payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000)
+      .then(
+        () => {
+          try {
+            this.outbox.ack(f.ids);
+            if (f.noticeIds.length) this.outbox.ackNotices(f.noticeIds);
+          } catch (e) {
+            this.log.error({ batch: id }, `could not delete acknowledged records: ${errorMessage(e)}; they will be sent again`);
+          }
+          this.counters.ackedBatches++;
+          this.counters.ackedRecords += f.ids.length;
+          this.counters.payloadBytesAcked += payload.length;
+          this.emit('acked', { records: f.ids.length, priority: p });
+        },
+        (e: unknown) => {
+          this.counters.failedBatches++;
+          this.outbox.release(f.ids);
+          this.outbox.releaseNotices(f.noticeIds);
+          this.log.debug({ batch: id }, `batch not acknowledged: ${errorMessage(e)}`);
+        },
+      )
+      .finally(() => {
+        if (f.noticeIds.length) this.noticesInFlight = false;
+        this.inflight.delete(id);
+        this.notify();
+      });
+    return true;
+  }
+}
