@@ -52,7 +52,8 @@ export const FEATURE_EXTRACTORS: Readonly<Record<string, Extractor>> = {
   quality: (s) => s.quality,
   ectopic_share: (s) => s.ectopicShare,
   minutes_riding: (_s, r) => r.minutesRiding,
-  minutes_since_cue: (_s, _r, h) => h.minutesSinceCue,
+  // No cue yet this ride: count from the start of the ride, so a normal state is never 'missing'.
+  minutes_since_cue: (_s, r, h) => h.minutesSinceCue ?? r.minutesRiding,
   ...Object.fromEntries(ACTIONS.map((a) => [`last_action_${a}`, ((_s, _r, h) => (h.lastAction === a ? 1 : 0))])),
 };
 
