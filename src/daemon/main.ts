@@ -1,0 +1,55 @@
+/**
+ * The daemon's process-level entry: configuration, logger, clock, telemetry, sd-notify,
+ * process handlers, then the lifecycle. `motobio run` calls it with the production stages;
+ * tests call it (in a child process) with stages of their own, through the same seam.
+ */
+import { errorMessage, isMotobioError } from '../util/errors.js';
+import { createLogger } from '../util/log.js';
+import { Clock } from './clock.js';
+import { EXIT_CONFIG, loadConfig, type LoadedConfig } from './config.js';
+import type { DaemonContext, StageFactories } from './context.js';
+import { buildDaemon } from './daemon.js';
+import { EXIT_FAILURE, installProcessHandlers } from './lifecycle.js';
+import { createNotifier } from './sd-notify.js';
+import { Telemetry } from './telemetry.js';
+
+export interface RunDaemonOptions {
+  configFile?: string;
+  stages: StageFactories;
+}
+
+/**
+ * Resolves with an exit code only when start-up fails; otherwise the process handlers end
+ * the process once a stop has finished (exit 0, 1, or 128+n for a forced stop).
+ */
+export async function runDaemon(options: RunDaemonOptions): Promise<number> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig({ file: options.configFile });
+  } catch (e) {
+    if (!isMotobioError(e, 'CONFIG_INVALID')) throw e;
+    process.stderr.write(`motobio: ${e.message}\n`);
+    return EXIT_CONFIG;
+  }
+  const { config, file } = loaded;
+  const log = createLogger({ level: config.log_level }).child({ device: config.device.id });
+  log.info({ config: file ?? 'embedded defaults', env: loaded.envVariables, source: config.source.kind, links: config.uplink.links.map((l) => l.name) }, 'motobio starting');
+  const telemetry = new Telemetry();
+  const ctx: DaemonContext = { config, configFile: file, cwd: process.cwd(), log, clock: new Clock(), telemetry };
+  if (ctx.clock.bootIdSynthetic) log.warn('cannot read the kernel boot id; records carry a per-process id instead');
+  const notifier = createNotifier({ log: log.child({ mod: 'sd-notify' }) });
+
+  try {
+    const daemon = await buildDaemon({ ctx, telemetry, stages: options.stages, notifier });
+    const handlers = installProcessHandlers(daemon.lifecycle, log);
+    const started = await daemon.lifecycle.start(handlers.signal);
+    if (!started) log.info('start-up was interrupted; exiting once the stop has finished');
+  } catch (e) {
+    log.fatal({ err: errorMessage(e), code: isMotobioError(e) ? e.code : undefined }, 'start-up failed');
+    process.stderr.write(`motobio: ${errorMessage(e)}\n`);
+    // Whatever a failed stage left open must not keep a failed daemon alive.
+    setTimeout(() => process.exit(EXIT_FAILURE), 1000).unref();
+    return EXIT_FAILURE;
+  }
+  return new Promise<number>(() => undefined);
+}
