@@ -172,7 +172,7 @@ describe('daemon lifecycle in a child process', () => {
   it('a signal during start-up interrupts it: what started is stopped, exit 0, no READY', async () => {
     const dir = workDir();
     const listener = await notifyListener(dir);
-    cleanups.push(listener.close);
+    cleanups.push(() => listener.close());
     const { proc } = await startEntry({ MBTEST_SLOW_START_MS: '600000', NOTIFY_SOCKET: listener.path }, false);
     await waitFor('the slow start to begin', () => marks(proc).includes('slow-start uplink'));
     proc.kill('SIGTERM');
@@ -203,7 +203,7 @@ describe('sd-notify over a real AF_UNIX datagram socket', () => {
   it('sends READY=1 only once started, WATCHDOG=1 at half the interval, STOPPING=1 on stop', async () => {
     const dir = workDir();
     const listener = await notifyListener(dir);
-    cleanups.push(listener.close);
+    cleanups.push(() => listener.close());
     const { proc, base } = await startEntry({ NOTIFY_SOCKET: listener.path, WATCHDOG_USEC: '400000', MOTOBIO_LOG_LEVEL: 'debug' }, false);
     await waitFor('READY=1', () => listener.messages.some((m) => m.startsWith('READY=1')));
     // READY means started: health answers "running" from that moment on.
@@ -223,7 +223,7 @@ describe('sd-notify over a real AF_UNIX datagram socket', () => {
   it('does not ping the watchdog when WATCHDOG_PID names another process', async () => {
     const dir = workDir();
     const listener = await notifyListener(dir);
-    cleanups.push(listener.close);
+    cleanups.push(() => listener.close());
     const { proc } = await startEntry({ NOTIFY_SOCKET: listener.path, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' }, false);
     await waitFor('READY=1', () => listener.messages.some((m) => m.startsWith('READY=1')));
     proc.kill('SIGTERM');
