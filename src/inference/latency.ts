@@ -1,14 +1,14 @@
 /**
  * `motobio bench latency`: time from the end of a decision window to the recorded decision
- * (features from the window's beats, vectorise, int8 inference, safety rules, hysteresis),
- * and inference alone. Beats come from a real recording's reference annotations.
+ * (EcgChain.features(), vectorise, int8 inference, safety rules, hysteresis, record), and
+ * inference alone. The ECG is a real recording pushed through the real signal chain in 1 s
+ * chunks; only the decision step is timed, one decision per second of signal.
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { readAnnotations, BEAT_CODES } from '../sources/wfdb/annotations.js';
-import { readHeader } from '../sources/wfdb/record.js';
+import { EcgChain } from '../signal/chain.js';
+import { channelOf, readRecord, toPhysical } from '../sources/wfdb/record.js';
 import { MotobioError } from '../util/errors.js';
-import { annotatedBeats, featuresAt, intervals, type AnnotatedBeat } from './build/beat-features.js';
 import { DecisionEngine } from './engine.js';
 import type { PolicyIdentity } from './policy.js';
 import { percentile } from './validate.js';
@@ -35,18 +35,18 @@ function stats(xs: number[]): Percentiles {
   return { p50: percentile(s, 0.5), p95: percentile(s, 0.95), p99: percentile(s, 0.99), max: s[s.length - 1] };
 }
 
+/** Seconds of signal before the first timed decision, so every HRV window is full. */
+const LEAD_IN_S = 130;
+
 export async function measureLatency(options: { manifestPath: string; record: string; samples: number; warmup?: number }): Promise<LatencyReport> {
-  if (!existsSync(`${options.record}.atr`)) {
-    throw new MotobioError('USAGE', `${options.record}.atr: not found; pass --record with a WFDB record that has beat annotations, e.g. ../shared/data/mitdb/119`);
+  if (!existsSync(`${options.record}.hea`)) {
+    throw new MotobioError('USAGE', `${options.record}.hea: not found; pass --record with a WFDB ECG record, e.g. ../shared/data/mitdb/119`);
   }
-  const header = readHeader(options.record);
-  const { beats, artefacts } = annotatedBeats(readAnnotations(options.record), header.frameRate, BEAT_CODES);
-  const ends: number[] = [];
-  for (let t = 130; t <= beats[beats.length - 1].timeS; t += 10) ends.push(t);
-  if (ends.length === 0) throw new MotobioError('USAGE', `${options.record}: shorter than the 130 s a decision window needs`);
-  // A live chain keeps only the recent beats; slice the same way so the features stage is not charged for a 30-min history.
-  const recent = (t: number): AnnotatedBeat[] => beats.filter((b) => b.timeS > t - 125 && b.timeS <= t);
-  const windows = ends.map((t) => recent(t));
+  const signal = channelOf(readRecord(options.record), 0);
+  const mv = toPhysical(signal);
+  const fs = signal.fs;
+  const seconds = Math.floor(mv.length / fs);
+  if (seconds <= LEAD_IN_S + 10) throw new MotobioError('USAGE', `${options.record}: ${seconds} s is too short; the benchmark needs more than ${LEAD_IN_S + 10} s of ECG`);
 
   let failure: string | null = null;
   const engine = await DecisionEngine.create({
@@ -63,17 +63,29 @@ export async function measureLatency(options: { manifestPath: string; record: st
   const inference: number[] = [];
   const feats: number[] = [];
   const total: number[] = [];
-  const ride = { restingHrBpm: 65, minutesRiding: 30, riding: true, sensorConnected: true };
-  for (let i = 0; i < warmup + options.samples; i++) {
-    const k = i % windows.length;
+  let chain = new EcgChain({ fs });
+  let second = 0;
+  let streamS = 0;
+  for (let i = 0; i < warmup + options.samples; ) {
+    // Loop the recording with a fresh chain when it runs out.
+    if (second >= seconds) {
+      chain = new EcgChain({ fs });
+      second = 0;
+    }
+    chain.push(mv.subarray(second * fs, (second + 1) * fs));
+    second++;
+    streamS++;
+    if (second < LEAD_IN_S) continue;
     const t0 = performance.now();
-    const w = windows[k];
-    const signal = featuresAt(w, intervals(w), artefacts, ends[k], { baseQuality: () => 1 });
+    const features = chain.features();
     const t1 = performance.now();
-    // Stream time must advance even when the record wraps around.
-    const record = await engine.decide({ signal: { ...signal, endS: i * 10 + 130 }, ride: { ...ride, minutesRiding: 30 + i / 6 } });
+    // Stream time must keep advancing when the recording wraps around.
+    const record = await engine.decide({
+      signal: { ...features, endS: streamS },
+      ride: { restingHrBpm: 65, minutesRiding: streamS / 60, riding: true, sensorConnected: true },
+    });
     const t2 = performance.now();
-    if (i < warmup) continue;
+    if (i++ < warmup) continue;
     feats.push(t1 - t0);
     total.push(t2 - t0);
     if (record.latencyMs.inference !== null) inference.push(record.latencyMs.inference);
@@ -87,9 +99,9 @@ export async function measureLatency(options: { manifestPath: string; record: st
 export function formatLatency(r: LatencyReport): string {
   const row = (name: string, p: Percentiles) => `  ${name.padEnd(26)} p50 ${p.p50.toFixed(3)}  p95 ${p.p95.toFixed(3)}  p99 ${p.p99.toFixed(3)}  max ${p.max.toFixed(3)} ms`;
   return [
-    `latency over ${r.samples} decisions (after ${r.warmup} warm-up), model ${r.model ? `${r.model.name} ${r.model.version} ${r.model.precision}` : 'none'}, beats from ${r.record}`,
+    `latency over ${r.samples} decisions (after ${r.warmup} warm-up), model ${r.model ? `${r.model.name} ${r.model.version} ${r.model.precision}` : 'none'}, ECG from ${r.record}`,
     row('inference alone', r.inferenceMs),
-    row('features (window -> vector)', r.featuresMs),
+    row('EcgChain.features()', r.featuresMs),
     row('end to end (-> decision)', r.endToEndMs),
   ].join('\n');
 }

@@ -2,7 +2,7 @@
  * Builds the bootstrap coaching policy in models/ from the real recordings, reproducibly
  * (fixed seeds, fixed record order, no timestamps: the same data gives the same bytes).
  *
- *   .atr beats ─▶ SignalFeatures per 10 s window ─┐
+ *   ECG ─▶ EcgChain ─▶ SignalFeatures per 10 s ───┐
  *   seeded ride context (rest HR, minutes, cues) ─┴▶ raw features ─▶ teacher label
  *                                                         │
  *               normalisation stats (train split) ◀───────┘
@@ -15,8 +15,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { readAnnotations, BEAT_CODES } from '../../sources/wfdb/annotations.js';
-import { readHeader } from '../../sources/wfdb/record.js';
+import { EcgChain } from '../../signal/chain.js';
+import { channelOf, readRecord, toPhysical } from '../../sources/wfdb/record.js';
 import type { SignalFeatures } from '../../signal/types.js';
 import { ACTIONS, rawFeatures, vectorise, type Action, type CueHistory, type FeatureSpec, type RideContext } from '../features.js';
 import { MANIFEST_SCHEMA, sha256, type ModelManifest } from '../manifest.js';
@@ -24,7 +24,6 @@ import { buildMlpModel, DEFAULT_OPSET } from '../onnx/mlp.js';
 import { decodeModel, encodeModel } from '../onnx/model.js';
 import { quantizeDynamic } from '../quantize.js';
 import { agreement } from '../agreement.js';
-import { annotatedBeats, featuresAt, intervals, nstdbQuality } from './beat-features.js';
 import { teacher, TEACHER_RULES } from './teacher.js';
 import { mulberry32, train } from './train.js';
 
@@ -58,12 +57,15 @@ interface Sample {
   label: Action;
 }
 
+/** ECG records: every annotated one (mitdb, nstdb, qtdb) plus the real drive (drivedb). */
 function listRecords(dataDir: string): string[] {
   const out: string[] = [];
-  for (const db of ['mitdb', 'nstdb', 'qtdb']) {
+  for (const db of ['mitdb', 'nstdb', 'qtdb', 'drivedb']) {
     const dir = join(dataDir, db);
     if (!existsSync(dir)) throw new Error(`${dir}: missing; point --data at the shared recordings (see ../shared/data/README.md)`);
-    for (const f of readdirSync(dir).sort()) if (f.endsWith('.atr')) out.push(`${db}/${f.slice(0, -4)}`);
+    for (const f of readdirSync(dir).sort()) {
+      if (db === 'drivedb' ? f.endsWith('.hea') : f.endsWith('.atr')) out.push(`${db}/${f.slice(0, -4)}`);
+    }
   }
   return out;
 }
@@ -84,27 +86,36 @@ function percentile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
-export function collectSamples(dataDir: string): Sample[] {
+/** Every record's ECG through the real signal chain, features every 10 s once 60 s are in. */
+function recordWindows(base: string): SignalFeatures[] {
+  const signal = channelOf(readRecord(base), 0);
+  const mv = toPhysical(signal);
+  const fs = Math.round(signal.fs);
+  const chain = new EcgChain({ fs: signal.fs });
+  const windows: SignalFeatures[] = [];
+  for (let s = 0; (s + 1) * fs <= mv.length; s++) {
+    chain.push(mv.subarray(s * fs, (s + 1) * fs));
+    if (s + 1 >= 60 && (s + 1) % 10 === 0) windows.push(chain.features());
+  }
+  return windows;
+}
+
+export function collectSamples(dataDir: string, log: (l: string) => void = () => undefined): Sample[] {
   const samples: Sample[] = [];
   const names = FEATURES.map((f) => f.name);
   listRecords(dataDir).forEach((rec, ri) => {
-    const base = join(dataDir, rec);
-    const header = readHeader(base);
-    const { beats, artefacts } = annotatedBeats(readAnnotations(base), header.frameRate, BEAT_CODES);
-    if (beats.length < 100) return;
-    const iv = intervals(beats);
-    const quality = nstdbQuality(header.name) ?? (() => 1);
-    const windows: SignalFeatures[] = [];
-    const end = beats[beats.length - 1].timeS;
-    for (let t = 60; t <= end; t += 10) windows.push(featuresAt(beats, iv, artefacts, t, { baseQuality: quality }));
+    const windows = recordWindows(join(dataDir, rec));
     const hrs = windows.map((w) => w.hrBpm).filter((h): h is number => h !== null);
+    if (hrs.length < 10) {
+      log(`${rec}: skipped, the chain found heart rate in only ${hrs.length} windows`);
+      return;
+    }
     const restBase = percentile(hrs, 0.1);
     const rnd = mulberry32(1000 + ri);
     for (const w of windows) {
       for (let v = 0; v < VARIANTS_PER_WINDOW; v++) {
         const { ride, history } = rideVariant(rnd, restBase, w.endS);
-        const raw = rawFeatures(names, w, ride, history);
-        samples.push({ record: rec, raw, label: 'none' });
+        samples.push({ record: rec, raw: rawFeatures(names, w, ride, history), label: 'none' });
       }
     }
   });
@@ -166,7 +177,7 @@ export interface BuildReport {
 }
 
 export async function buildDefaultPolicy(dataDir: string, outDir: string, log: (l: string) => void = () => undefined): Promise<BuildReport> {
-  const all = collectSamples(dataDir);
+  const all = collectSamples(dataDir, log);
   const trainSet = all.filter((s) => !VALIDATION_RECORDS.has(s.record));
   const valSet = all.filter((s) => VALIDATION_RECORDS.has(s.record));
   const specs = featureSpecs(trainSet);
