@@ -61,6 +61,11 @@ export class RPeakDetector {
   private readonly locRing: Float64Array;
   private readonly slopeRing: Float64Array;
   private readonly vfRing: Float64Array;
+  private readonly vfDecimation: number;
+  private vfPos = 0;
+  private ringPos = 0;
+  /** No search-back is due before this sample (last beat + 1.66 RR). */
+  private searchBackAt = Infinity;
   private readonly vfFilter: BaselineRemover;
 
   private n = 0; // input samples consumed
@@ -112,7 +117,8 @@ export class RPeakDetector {
     const ringLen = Math.ceil(4.5 * fs);
     this.locRing = new Float64Array(ringLen);
     this.slopeRing = new Float64Array(ringLen);
-    this.vfRing = new Float64Array(ringLen);
+    this.vfDecimation = Math.max(1, Math.floor(fs / 90));
+    this.vfRing = new Float64Array(Math.round((VF_WINDOW_S * fs) / this.vfDecimation));
     this.vfFilter = new BaselineRemover(oddLength(0.3, fs, 3));
 
     this.refractory = Math.round(REFRACTORY_S * fs);
@@ -151,10 +157,16 @@ export class RPeakDetector {
     // Localisation branch.
     const y0 = this.locLp.step(x);
     const y = this.locDelayLine.step(y0) - this.locAvg.step(y0);
-    const ring = this.locRing.length;
-    this.locRing[n % ring] = y;
-    this.slopeRing[n % ring] = s2;
-    this.vfRing[n % ring] = this.vfFilter.step(l);
+    const w = this.ringPos;
+    this.locRing[w] = y;
+    this.slopeRing[w] = s2;
+    this.ringPos = w + 1 === this.locRing.length ? 0 : w + 1;
+    // The VF check needs only the slow waves, so it keeps every vfDecimation-th sample.
+    const v = this.vfFilter.step(l);
+    if (n % this.vfDecimation === 0) {
+      this.vfRing[this.vfPos] = v;
+      this.vfPos = this.vfPos + 1 === this.vfRing.length ? 0 : this.vfPos + 1;
+    }
 
     // Peak picking on the feature: a local maximum confirmed once it has fallen to half.
     if (f > this.prevF) {
@@ -171,24 +183,25 @@ export class RPeakDetector {
 
     if (n >= this.nextVfCheck) {
       this.nextVfCheck = n + Math.round(0.5 * this.fs);
-      if (n >= VF_WINDOW_S * this.fs) this.vfLeakage = this.leakage(n);
+      if (n >= VF_WINDOW_S * this.fs) this.vfLeakage = this.leakage();
     }
     if (this.learning && n >= this.learnSamples) this.endLearning(out);
-    else if (!this.learning) this.searchBack(n, out);
+    else if (!this.learning && n > this.searchBackAt) this.searchBack(n, out);
   }
 
   /**
    * Kuo & Dillman's VF-filter leakage over the last VF_WINDOW_S seconds: near 0 for a sinusoid
    * (flutter, fibrillation), 0.6-0.9 for QRS complexes separated by an isoelectric line.
    */
-  private leakage(n: number): number {
-    const ring = this.vfRing.length;
-    const w = Math.round(VF_WINDOW_S * this.fs);
+  private leakage(): number {
+    const ring = this.vfRing;
+    const len = ring.length;
+    const at = (k: number): number => ring[(this.vfPos + k) % len]; // k = 0 is the oldest sample
     let sa = 0;
     let sd = 0;
-    let prev = this.vfRing[(n - w) % ring];
-    for (let i = n - w + 1; i <= n; i++) {
-      const v = this.vfRing[i % ring];
+    let prev = at(0);
+    for (let k = 1; k < len; k++) {
+      const v = at(k);
       sa += Math.abs(v);
       sd += Math.abs(v - prev);
       prev = v;
@@ -197,9 +210,9 @@ export class RPeakDetector {
     const half = Math.max(1, Math.round((Math.PI * sa) / sd));
     let num = 0;
     let den = 0;
-    for (let i = n - w + half + 1; i <= n; i++) {
-      const a = this.vfRing[i % ring];
-      const b = this.vfRing[(i - half) % ring];
+    for (let k = half; k < len; k++) {
+      const a = at(k);
+      const b = at(k - half);
       num += Math.abs(a + b);
       den += Math.abs(a) + Math.abs(b);
     }
@@ -262,10 +275,15 @@ export class RPeakDetector {
     }
   }
 
+  private scheduleSearchBack(): void {
+    this.searchBackAt =
+      this.rrHistory.length < 2 || this.lastBeatF === -Infinity
+        ? Infinity
+        : Math.max(this.lastBeatF, this.searchedUntil) + SEARCHBACK_FACTOR * mean(this.rrHistory);
+  }
+
   private searchBack(n: number, out: Beat[]): void {
-    if (this.rrHistory.length < 2 || this.lastBeatF === -Infinity) return;
     const rr = mean(this.rrHistory);
-    if (n - Math.max(this.lastBeatF, this.searchedUntil) <= SEARCHBACK_FACTOR * rr) return;
     let best: Candidate | undefined;
     for (const c of this.pendingNoise) {
       if (c.fIndex - this.lastBeatF < this.refractory) continue;
@@ -282,6 +300,7 @@ export class RPeakDetector {
         for (let i = 0; i < this.qrsPeaks.length; i++) this.qrsPeaks[i] = this.qrsPeaks[i] * LOST_DECAY;
         this.updateThreshold();
       }
+      this.scheduleSearchBack();
     }
   }
 
@@ -296,6 +315,7 @@ export class RPeakDetector {
     this.qrsPeaks.push(c.height);
     if (this.qrsPeaks.length > HISTORY) this.qrsPeaks.shift();
     this.updateThreshold();
+    this.scheduleSearchBack();
     const beat = this.locate(c);
     if (beat) out.push(beat);
   }

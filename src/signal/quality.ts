@@ -14,6 +14,13 @@ const FLAT_MV = 0.05;
 /** A QRS larger than this (mV) is not an ECG from the chest; it is movement or a railed input. */
 const IMPLAUSIBLE_MV = 8;
 const TEMPLATE_HALF_S = 0.08;
+/** High-frequency noise between beats relative to peak-to-peak: ~0.015 on clean ECG, 0.09 with heavy muscle noise. */
+const NOISE_RATIO_CLEAN = 0.02;
+const NOISE_RATIO_SPAN = 0.05;
+/** A run of this many equal samples at the window's extreme counts as clipping. */
+const CLIP_RUN = 4;
+/** Morphology score of a window without a beat (long RR or a window between beats): neutral-low. */
+const NO_BEAT_SCORE = 0.7;
 
 export class QualityIndex {
   private readonly fs: number;
@@ -31,10 +38,13 @@ export class QualityIndex {
   private rawMin = Infinity;
   private rawMax = -Infinity;
   private hfSq = 0;
+  private readonly hfAbs: Float64Array;
+  private hfCount = 0;
   private count = 0;
   private nanCount = 0;
   private railRun = 0;
-  private clippedSamples = 0;
+  /** Flat runs in this window as (value, length) pairs. */
+  private runs: number[] = [];
   private lastRaw = NaN;
   private beatScores: number[] = [];
   private readonly pendingBeats: number[] = [];
@@ -50,6 +60,7 @@ export class QualityIndex {
     this.delay = this.baseline.delay;
     this.half = Math.max(2, Math.round(TEMPLATE_HALF_S * fs));
     this.ring = new Float64Array(Math.ceil(3 * fs));
+    this.hfAbs = new Float64Array(this.windowLen + 1);
   }
 
   /** Delay (samples) between the input and the quality branch's timeline. */
@@ -71,14 +82,18 @@ export class QualityIndex {
         this.ring[n % this.ring.length] = y;
         const hf = y - s;
         this.hfSq += hf * hf;
+        if (this.hfCount < this.hfAbs.length) this.hfAbs[this.hfCount++] = Math.abs(hf);
         if (y < this.min) this.min = y;
         if (y > this.max) this.max = y;
         if (raw < this.rawMin) this.rawMin = raw;
         if (raw > this.rawMax) this.rawMax = raw;
-        // Clipping: the input sits on one value for a run, at the window's extreme.
-        if (raw === this.lastRaw) {
-          if (++this.railRun >= 3) this.clippedSamples++;
-        } else this.railRun = 0;
+        // Clipping: the input sits on one value for a run; whether that value is the rail
+        // (the window's extreme) is decided when the window closes.
+        if (raw === this.lastRaw) this.railRun++;
+        else {
+          this.endRun();
+          this.railRun = 1;
+        }
         this.lastRaw = raw;
         this.count++;
       }
@@ -119,20 +134,39 @@ export class QualityIndex {
     if (r > 0.8) for (let k = 0; k < seg.length; k++) this.template[k] = 0.9 * this.template[k] + 0.1 * seg[k];
   }
 
+  private endRun(): void {
+    if (this.railRun >= CLIP_RUN) this.runs.push(this.lastRaw, this.railRun);
+  }
+
+  private clippedShare(): number {
+    this.endRun();
+    this.railRun = 0;
+    const range = this.rawMax - this.rawMin;
+    let clipped = 0;
+    for (let i = 0; i < this.runs.length; i += 2) {
+      const v = this.runs[i];
+      if (v >= this.rawMax - 0.02 * range || v <= this.rawMin + 0.02 * range) clipped += this.runs[i + 1];
+    }
+    return this.count > 0 ? clipped / this.count : 0;
+  }
+
   private closeWindow(endSample: number): QualityWindow {
     const total = this.count + this.nanCount;
     const p2p = this.count > 0 ? this.max - this.min : 0;
     const leadOff = this.nanCount > total * 0.2;
     const flat = !leadOff && p2p < FLAT_MV;
-    const clipFrac = this.count > 0 ? this.clippedSamples / this.count : 0;
+    const clipFrac = this.clippedShare();
     const clipped = clipFrac > 0.05;
-    const hfRms = this.count > 0 ? Math.sqrt(this.hfSq / this.count) : 0;
-    const hfRatio = p2p > 0 ? hfRms / p2p : 1;
-    // Clean ECG sits near 0.02; muscle noise and mains push the ratio past 0.1.
-    const noiseScore = clamp01(1 - (hfRatio - 0.04) / 0.12);
+    // The median ignores the QRS complexes (a small share of samples), so it measures the
+    // high-frequency noise between beats: muscle, mains, a loose electrode's crackle.
+    const hfMedian = this.hfCount ? medianInPlace(this.hfAbs.subarray(0, this.hfCount)) : 0;
+    const hfRatio = p2p > 0 ? hfMedian / p2p : 1;
+    const noiseScore = clamp01(1 - (hfRatio - NOISE_RATIO_CLEAN) / NOISE_RATIO_SPAN);
     const implausible = p2p > IMPLAUSIBLE_MV;
-    const beatScore = this.beatScores.length ? this.beatScores.reduce((a, b) => a + b, 0) / this.beatScores.length : 0.5;
-    let sqi = noiseScore * (0.4 + 0.6 * beatScore) * (1 - Math.min(1, clipFrac * 4));
+    // Beats that match the rider's own template score 1; electrode motion makes them drift.
+    const beatScore = this.beatScores.length ? this.beatScores.reduce((a, b) => a + b, 0) / this.beatScores.length : NO_BEAT_SCORE;
+    const morphology = clamp01((beatScore - 0.4) / 0.5);
+    let sqi = noiseScore * morphology * (1 - Math.min(1, clipFrac * 4));
     if (leadOff || flat || implausible) sqi = 0;
     const noisy = !leadOff && !flat && sqi < 0.5;
     this.resetWindow();
@@ -145,9 +179,10 @@ export class QualityIndex {
     this.rawMin = Infinity;
     this.rawMax = -Infinity;
     this.hfSq = 0;
+    this.hfCount = 0;
     this.count = 0;
     this.nanCount = 0;
-    this.clippedSamples = 0;
+    this.runs = [];
     this.beatScores = [];
   }
 }
@@ -172,6 +207,11 @@ function correlation(a: Float64Array, b: Float64Array): number {
     sbb += y * y;
   }
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
+}
+
+function medianInPlace(a: Float64Array): number {
+  a.sort();
+  return a[a.length >> 1];
 }
 
 function clamp01(v: number): number {

@@ -3,7 +3,9 @@
  * heart rate variability time series artefact correction using novel beat classification",
  * J Med Eng Technol 43(3):173-181. Thresholds come from the quartile deviation of the last 91
  * intervals (5.2 x QD); each interval is labelled once the two after it are known, so the
- * series lags the beats by two beats. Corrected values replace labelled intervals for HRV.
+ * series lags the beats by two beats. Differences are forward
+ * (RR(j+1) - RR(j)) as in the paper, so a premature beat is flagged on its short interval and
+ * its compensatory pause is corrected with it. Corrected values replace labelled intervals for HRV.
  */
 import type { RrInterval, RrLabel } from './types.js';
 
@@ -24,8 +26,11 @@ interface Pending {
 export class RrSeries {
   private readonly rr: number[] = [];
   private readonly drr: number[] = [];
+  /** |mRR| of each past interval against the median of the 11 up to it. */
+  private readonly absMrr: number[] = [];
   private readonly pending: Pending[] = [];
   private lastBeatS: number | undefined;
+  private compensate = false;
 
   /** Adds a beat time; returns intervals whose label became final. */
   pushBeat(timeS: number): RrInterval[] {
@@ -61,8 +66,10 @@ export class RrSeries {
   reset(): void {
     this.rr.length = 0;
     this.drr.length = 0;
+    this.absMrr.length = 0;
     this.pending.length = 0;
     this.lastBeatS = undefined;
+    this.compensate = false;
   }
 
   private labelFirst(): RrInterval {
@@ -70,8 +77,6 @@ export class RrSeries {
     const next = this.pending[1];
     const next2 = this.pending[2];
     const prevRr = this.rr[this.rr.length - 1];
-    const prevDrr = this.drr[this.drr.length - 1];
-    const dRR = prevRr === undefined ? 0 : cur.rrMs - prevRr;
 
     let label: RrLabel = 'normal';
     let corrected = cur.rrMs;
@@ -81,33 +86,30 @@ export class RrSeries {
       label = cur.rrMs < MIN_RR_MS ? 'extra' : 'missed';
       corrected = med;
     } else if (this.rr.length >= 10) {
-      const th1 = Math.max(ALPHA * quartileDeviation(this.drr.slice(-WINDOW).map(Math.abs)), 1);
-      const mrrHist = this.rr.slice(-WINDOW).map((v, i, a) => signedMrr(v, median(a.slice(Math.max(0, i - MEDIAN_WINDOW + 1), i + 1))));
-      const th2 = Math.max(ALPHA * quartileDeviation(mrrHist.map(Math.abs)), 1);
-      const dn = dRR / th1;
-      const dnPrev = (prevDrr ?? 0) / th1;
-      const dnNext = next ? (next.rrMs - cur.rrMs) / th1 : 0;
-      const dnNext2 = next && next2 ? (next2.rrMs - next.rrMs) / th1 : 0;
+      const th1 = Math.max(ALPHA * quartileDeviation(this.drr.map(Math.abs)), 1);
+      const th2 = Math.max(ALPHA * quartileDeviation(this.absMrr), 1);
+      // Forward differences, as in the paper: dRR(j) = RR(j+1) - RR(j).
+      const dn = next ? (next.rrMs - cur.rrMs) / th1 : 0;
+      const dnPrev = prevRr === undefined ? 0 : (cur.rrMs - prevRr) / th1;
+      const dnNext = next && next2 ? (next2.rrMs - next.rrMs) / th1 : 0;
       const mn = signedMrr(cur.rrMs, med) / th2;
       const s12 = dn > 0 ? Math.max(dnPrev, dnNext) : Math.min(dnPrev, dnNext);
-      const s22 = dn >= 0 ? Math.min(dnNext, dnNext2) : Math.max(dnNext, dnNext2);
 
-      if (Math.abs(dn) > 1) {
-        if ((dn > 1 && s12 < -C1 * dn - C2) || (dn < -1 && s12 > -C1 * dn + C2)) label = 'ectopic';
-      }
-      if (label === 'normal' && (Math.abs(dn) > 1 || Math.abs(mn) > 3)) {
-        if ((dn < -1 && s22 > 1) || (Math.abs(mn) > 3 && cur.rrMs < med)) label = 'short';
-        else if ((dn > 1 && s22 < -1) || (Math.abs(mn) > 3 && cur.rrMs > med)) label = 'long';
-      }
+      // A premature beat: a short interval then a compensatory long one (or the reverse).
+      if ((dn > 1 && s12 < -C1 * dn - C2) || (dn < -1 && s12 > -C1 * dn + C2)) label = 'ectopic';
+      else if (this.compensate && Math.abs(mn) > 1) label = 'ectopic';
+      else if (Math.abs(mn) > 3) label = cur.rrMs < med ? 'short' : 'long';
       if (label === 'long' && Math.abs(cur.rrMs / 2 - med) < th2) label = 'missed';
       if (label === 'short' && next && Math.abs(cur.rrMs + next.rrMs - med) < th2) label = 'extra';
-      if (label !== 'normal') {
-        corrected = label === 'missed' ? cur.rrMs / 2 : med;
-      }
+      if (label !== 'normal') corrected = label === 'missed' ? cur.rrMs / 2 : med;
     }
+    // The interval after a premature beat is its compensatory pause: corrected with it.
+    this.compensate = label === 'ectopic' && !this.compensate;
     // Statistics are kept on the corrected series so one artefact does not widen the thresholds.
     this.rr.push(corrected);
     if (prevRr !== undefined) this.drr.push(corrected - prevRr);
+    this.absMrr.push(Math.abs(signedMrr(corrected, median(this.rr.slice(-MEDIAN_WINDOW)))));
+    if (this.absMrr.length > WINDOW) this.absMrr.shift();
     if (this.rr.length > WINDOW + MEDIAN_WINDOW) this.rr.shift();
     if (this.drr.length > WINDOW) this.drr.shift();
     return { timeS: cur.timeS, rrMs: cur.rrMs, label, correctedMs: corrected };
@@ -121,12 +123,12 @@ function signedMrr(v: number, med: number): number {
 
 export function median(a: readonly number[]): number {
   if (a.length === 0) return NaN;
-  const s = [...a].sort((x, y) => x - y);
+  const s = Float64Array.from(a).sort();
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+function quantile(sorted: Float64Array, q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
@@ -135,6 +137,6 @@ function quantile(sorted: readonly number[], q: number): number {
 
 function quartileDeviation(a: readonly number[]): number {
   if (a.length < 4) return 0;
-  const s = [...a].sort((x, y) => x - y);
+  const s = Float64Array.from(a).sort();
   return (quantile(s, 0.75) - quantile(s, 0.25)) / 2;
 }

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
+import { readAnnotations, beatSamples } from '../../src/sources/wfdb/annotations.js';
+import { matchBeats } from '../../src/signal/eval/match.js';
+import { runChain } from '../../src/signal/eval/run-record.js';
+import { RPeakDetector } from '../../src/signal/detector.js';
+import { resample, syntheticEcg } from '../helpers/synthetic-ecg.js';
+
+const FIX = 'test/fixtures';
+
+function load(name: string) {
+  const rec = readRecord(`${FIX}/${name}`);
+  const sig = rec.signals[0];
+  return { mv: toPhysical(sig), fs: sig.fs, ref: beatSamples(readAnnotations(rec.base)) };
+}
+
+function detect(mv: Float64Array, fs: number, chunk = 64): number[] {
+  const d = new RPeakDetector({ fs });
+  const out: number[] = [];
+  for (let i = 0; i < mv.length; i += chunk) for (const b of d.push(mv.subarray(i, i + chunk))) out.push(b.sample);
+  return out;
+}
+
+describe('R-peak detection on real annotated ECG', () => {
+  it.each([
+    ['mitdb-118-5min', 99.7],
+    ['mitdb-208-2min', 99.0],
+    ['qtdb-sel302-2min', 99.5],
+  ])('%s: Se and +P at least %s%%', (name, min) => {
+    const { mv, fs, ref } = load(name);
+    const m = matchBeats(ref, detect(mv, fs), fs);
+    expect((100 * m.tp) / (m.tp + m.fn)).toBeGreaterThanOrEqual(min);
+    expect((100 * m.tp) / (m.tp + m.fp)).toBeGreaterThanOrEqual(min);
+  });
+
+  it('locates R peaks within a few milliseconds of the reference (timing spread <= 6 ms)', () => {
+    const { mv, fs, ref } = load('mitdb-118-5min');
+    const m = matchBeats(ref, detect(mv, fs), fs);
+    const mean = m.offsetsS.reduce((a, b) => a + b, 0) / m.offsetsS.length;
+    const sd = Math.sqrt(m.offsetsS.reduce((a, b) => a + (b - mean) ** 2, 0) / m.offsetsS.length);
+    expect(sd * 1000).toBeLessThanOrEqual(6);
+    expect(Math.abs(mean * 1000)).toBeLessThan(10);
+  });
+
+  it.each([130, 250, 360, 496, 500])('works at %s Hz (the same record resampled)', (fsOut) => {
+    const { mv, fs, ref } = load('mitdb-118-5min');
+    const x = resample(mv, fs, fsOut);
+    const refOut = ref.map((s) => Math.round((s * fsOut) / fs));
+    const m = matchBeats(refOut, detect(x, fsOut), fsOut);
+    expect(m.fn + m.fp).toBeLessThanOrEqual(3);
+  });
+
+  it('finds the same beats whatever the chunk size', () => {
+    const { mv, fs } = load('qtdb-sel302-2min');
+    const a = detect(mv, fs, 1);
+    expect(detect(mv, fs, 7)).toEqual(a);
+    expect(detect(mv, fs, 5000)).toEqual(a);
+  });
+
+  it('is causal: the beats of the first k minutes equal those of the whole record, except in its last second', () => {
+    const { mv, fs } = load('mitdb-118-5min');
+    const whole = detect(mv, fs);
+    for (const minutes of [1, 2.5, 4]) {
+      const k = Math.round(minutes * 60 * fs);
+      const part = detect(mv.subarray(0, k), fs);
+      const cut = k - fs;
+      expect(part.filter((s) => s < cut)).toEqual(whole.filter((s) => s < cut));
+    }
+  });
+
+  it('reports every beat at most 300 ms after its R wave (after the 2-s learning period)', () => {
+    const { mv, fs } = load('mitdb-118-5min');
+    const run = runChain(mv, fs, { chunk: 1 });
+    expect(run.beats.length).toBeGreaterThan(300);
+    expect(run.maxReportDelayS).toBeLessThanOrEqual(0.3);
+  });
+});
+
+describe('R-peak detection on synthetic edge cases', () => {
+  const fs = 250;
+  it.each([30, 60, 120, 180, 220])('finds every beat at %s bpm', (bpm) => {
+    const { mv, beats } = syntheticEcg({ fs, seconds: 60, bpm });
+    const m = matchBeats(beats, detect(mv, fs), fs);
+    expect(m.fn).toBeLessThanOrEqual(1);
+    expect(m.fp).toBe(0);
+  });
+
+  it('follows a sudden tachycardia (70 to 190 bpm in one beat) and back', () => {
+    const { mv, beats } = syntheticEcg({ fs, seconds: 90, bpm: (t) => (t > 30 && t < 60 ? 190 : 70) });
+    const m = matchBeats(beats, detect(mv, fs), fs);
+    expect(m.fn).toBeLessThanOrEqual(2);
+    expect(m.fp).toBeLessThanOrEqual(1);
+  });
+
+  it('is not fooled by 50 Hz mains of half the QRS amplitude', () => {
+    const { mv, beats } = syntheticEcg({ fs: 500, seconds: 60, bpm: 75 });
+    for (let i = 0; i < mv.length; i++) mv[i] += 0.6 * Math.sin((2 * Math.PI * 50 * i) / 500);
+    const m = matchBeats(beats, detect(mv, 500), 500);
+    expect(m.fn + m.fp).toBeLessThanOrEqual(1);
+  });
+
+  it('rides out baseline wander (0.3 Hz, 2 mV)', () => {
+    const { mv, beats } = syntheticEcg({ fs, seconds: 60, bpm: 75 });
+    for (let i = 0; i < mv.length; i++) mv[i] += 2 * Math.sin((2 * Math.PI * 0.3 * i) / fs);
+    const m = matchBeats(beats, detect(mv, fs), fs);
+    expect(m.fn + m.fp).toBeLessThanOrEqual(1);
+  });
+
+  it('finds no beats in a flat line and no NaN anywhere', () => {
+    const d = new RPeakDetector({ fs });
+    expect(d.push(new Float64Array(fs * 30).fill(0.5))).toEqual([]);
+  });
+
+  it('finds beats again after the amplitude collapses to a fifth (electrode re-seated)', () => {
+    const { mv, beats } = syntheticEcg({ fs, seconds: 60, bpm: 70 });
+    for (let i = 30 * fs; i < mv.length; i++) mv[i] *= 0.2;
+    const found = detect(mv, fs);
+    const late = beats.filter((b) => b > 40 * fs);
+    const m = matchBeats(late, found.filter((s) => s > 40 * fs - 10), fs);
+    expect(m.fn).toBe(0);
+  });
+});
