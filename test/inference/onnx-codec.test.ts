@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { buildMlpModel, type DenseLayer } from '../../src/inference/onnx/mlp.js';
-import { decodeModel, encodeModel, defaultOpset } from '../../src/inference/onnx/model.js';
+import { decodeModel, encodeModel, defaultOpset, tensorFloats } from '../../src/inference/onnx/model.js';
 import { isMotobioError } from '../../src/util/errors.js';
 
 function rng(seed: number): () => number {
@@ -84,5 +84,19 @@ describe('ONNX protobuf codec and MLP builder', () => {
       expect(isMotobioError(err, 'MODEL_INVALID')).toBe(true);
       expect((err as Error).message).toMatch(/bad\.onnx.*(re-export|re-copy)/);
     }
+  });
+});
+
+describe('decoding from a Buffer (as readFileSync returns)', () => {
+  it('gives the same weights as decoding from a plain Uint8Array, even inside a larger buffer', () => {
+    const model = buildMlpModel({ layers: [{ inSize: 2, outSize: 2, weight: [1, 2, 3, 4], bias: [5, 6] }], activation: 'tanh' });
+    const bytes = encodeModel(model);
+    const big = Buffer.alloc(bytes.length + 64, 0xaa);
+    big.set(bytes, 32);
+    const inside = big.subarray(32, 32 + bytes.length);
+    const w = decodeModel(inside, 'buffer').graph.initializers.find((t) => t.name.endsWith('weight'))!;
+    expect(Array.from(tensorFloats(w))).toEqual([1, 2, 3, 4]);
+    expect(w.rawData.buffer.byteLength).toBe(16);
+    expect(Buffer.from(encodeModel(decodeModel(inside, 'buffer'))).equals(Buffer.from(bytes))).toBe(true);
   });
 });

@@ -83,7 +83,7 @@ async function quantize(argv: string[]): Promise<number> {
   const int8 = encodeModel(model);
   const rows = values.calibration ? readDataset(values.calibration, width).map((r) => r.obs) : syntheticRows(2000, width);
   const agree = await agreement(fp32, int8, rows);
-  writeFileSync(values.out, int8, { mode: 0o644 });
+  writeFileSync(values.out, int8, { mode: 0o600 });
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   process.stdout.write(
     [

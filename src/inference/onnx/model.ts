@@ -482,7 +482,7 @@ export function defaultOpset(model: ModelProto): number {
 
 export function tensorFloats(t: TensorProto): Float32Array {
   if (t.dataType !== DataType.FLOAT) throw new MotobioError('MODEL_INVALID', `tensor ${t.name} is ${DATA_TYPE_NAMES[t.dataType] ?? t.dataType}, expected float32`);
-  const copy = t.rawData.slice();
+  const copy = new Uint8Array(t.rawData);
   return new Float32Array(copy.buffer, 0, copy.length / 4);
 }
 

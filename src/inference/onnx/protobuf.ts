@@ -126,11 +126,14 @@ export class ProtoWriter {
 export class ProtoReader {
   private pos = 0;
   private readonly view: DataView;
+  private readonly buf: Uint8Array;
 
   constructor(
-    private readonly buf: Uint8Array,
+    buf: Uint8Array,
     private readonly what: string,
   ) {
+    // A Buffer's slice() is a view, not a copy; a plain Uint8Array makes every slice() below a real copy.
+    this.buf = Object.getPrototypeOf(buf) === Uint8Array.prototype ? buf : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
