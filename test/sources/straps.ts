@@ -109,7 +109,16 @@ export class SimStrap {
     if (this.ecg) {
       const frame = 73;
       const every = ((frame / POLAR_ECG_FS) * 1000) / (this.o.ecgSpeed ?? 8);
-      this.timers.push(setInterval(() => this.sendEcg(frame), every));
+      // Drift-free on a loaded machine: send every frame that is due by the wall clock.
+      let due = performance.now();
+      this.timers.push(
+        setInterval(() => {
+          while (performance.now() >= due) {
+            due += every;
+            this.sendEcg(frame);
+          }
+        }, every / 2),
+      );
     }
   }
 
@@ -143,7 +152,12 @@ export class SimStrap {
   }
 
   private sendEcg(frame: number): void {
-    if (!this.ecg || !this.ecgStarted) return;
+    if (!this.ecg) return;
+    // The H10's clock runs whether or not anyone listens.
+    if (!this.ecgStarted) {
+      this.tsNs += BigInt(Math.round((frame / POLAR_ECG_FS) * 1e9));
+      return;
+    }
     const from = this.ecgSamplesSent % (this.ecg.length - frame);
     const uv = this.ecg.subarray(from, from + frame);
     this.tsNs += BigInt(Math.round((frame / POLAR_ECG_FS) * 1e9));

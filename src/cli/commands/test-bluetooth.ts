@@ -1,0 +1,273 @@
+/**
+ * `motobio test bluetooth --device NAME|ADDRESS|PATH [--seconds N]`: the technician's check of
+ * a sensor. Connects, reads for N seconds through the real signal chain, prints rate, quality,
+ * heart rate and PASS/FAIL with the reason; exit 1 on FAIL.
+ *
+ * runBluetoothTest() does the work and takes its transports (noble, serial) as factories, so
+ * tests drive it against the simulated strap or a pty with no module mocks; run() is the thin
+ * CLI wrapper.
+ */
+import { performance } from 'node:perf_hooks';
+import { numberOption, parseCommandArgs } from '../args.js';
+import { MotobioError, errorMessage } from '../../util/errors.js';
+import type { BleMode } from '../../sources/ble/ble-source.js';
+import type { NobleFactory } from '../../sources/ble/noble.js';
+import type { SerialTransportFactory } from '../../sources/serial/transport.js';
+import type { SourceStatus } from '../../sources/types.js';
+
+export const summary = 'connect to an ECG sensor, read it for a while, and report PASS/FAIL with the reason';
+
+export interface BluetoothTestOptions {
+  readonly device: string;
+  readonly seconds?: number;
+  readonly mode?: BleMode;
+  readonly baud?: number;
+  readonly fs?: number;
+  readonly adcBits?: number;
+  readonly noble?: NobleFactory;
+  readonly serialOpen?: SerialTransportFactory;
+  /** Where to look for /dev/rfcomm* when an HC-05 is named (tests point it elsewhere). */
+  readonly devDir?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface BluetoothTestReport {
+  readonly pass: boolean;
+  readonly reason: string;
+  readonly device: string;
+  readonly transport: 'ble' | 'serial' | 'replay';
+  readonly kind?: 'raw' | 'rr';
+  readonly streaming?: 'ecg' | 'hr';
+  readonly seconds: number;
+  readonly samples: number;
+  readonly rrValues: number;
+  readonly beats: number;
+  readonly hrBpm: number | null;
+  readonly quality: number | null;
+  readonly leadOffShare: number;
+  readonly status?: SourceStatus;
+  readonly notes: string[];
+}
+
+export const DEFAULT_TEST_SECONDS = 15;
+const RATE_TOLERANCE = 0.1;
+const MAX_BAD_SHARE = 0.05;
+const MAX_LEAD_OFF_SHARE = 0.5;
+const MIN_BEATS = 3;
+const HR_RANGE: [number, number] = [30, 220];
+
+export async function runBluetoothTest(o: BluetoothTestOptions): Promise<BluetoothTestReport> {
+  const seconds = o.seconds ?? DEFAULT_TEST_SECONDS;
+  if (!(seconds > 0 && seconds <= 3600)) throw new MotobioError('USAGE', `test bluetooth: --seconds must be between 1 and 3600, got ${seconds}`);
+  const { parseDevice, isClassicSerialModule, createSource } = await import('../../sources/factory.js');
+  const notes: string[] = [];
+  let target = parseDevice(o.device);
+  const base = { device: o.device, seconds, samples: 0, rrValues: 0, beats: 0, hrBpm: null, quality: null, leadOffShare: 0, notes };
+  if (target.transport === 'ble' && 'name' in target && isClassicSerialModule(target.name)) {
+    // The old checklist's "--device HC-05": a Bluetooth Classic module, reached through rfcomm.
+    const { listSerialPorts } = await import('../../sources/serial/ports.js');
+    const rfcomm = (await listSerialPorts(o.devDir)).ports.filter((p) => p.kind === 'bluetooth-serial');
+    if (rfcomm.length !== 1) {
+      return {
+        ...base,
+        transport: 'serial',
+        pass: false,
+        reason: `${target.name} is a Bluetooth Classic serial module, not a BLE device, and ${rfcomm.length === 0 ? 'no /dev/rfcomm* port is bound' : `several rfcomm ports exist (${rfcomm.map((p) => p.path).join(', ')})`}: pair it ("bluetoothctl pair <address>", PIN 1234), bind it ("rfcomm bind 0 <address>") and run with --device /dev/rfcomm0`,
+      };
+    }
+    notes.push(`${target.name} is a Bluetooth Classic module: testing it through ${rfcomm[0].path}`);
+    target = { transport: 'serial', path: rfcomm[0].path };
+  }
+
+  const source = await createSource(target, {
+    ...(o.baud !== undefined ? { baud: o.baud } : {}),
+    ...(o.fs !== undefined ? { fs: o.fs } : {}),
+    ...(o.adcBits !== undefined ? { adc: { bits: o.adcBits } } : {}),
+    ...(o.mode !== undefined ? { mode: o.mode } : {}),
+    ...(o.noble !== undefined ? { noble: o.noble } : {}),
+    ...(o.serialOpen !== undefined ? { serialOpen: o.serialOpen } : {}),
+  });
+  const { EcgChain } = await import('../../signal/chain.js');
+  const { ChunkAligner } = await import('../../sources/timeline.js');
+
+  let rawChain: InstanceType<typeof EcgChain> | undefined;
+  const rrChain = new EcgChain({});
+  const aligner = new ChunkAligner();
+  let samples = 0;
+  let leadOffSamples = 0;
+  let beats = 0;
+  let rrNotifications = 0;
+  let rrNonZero = 0;
+  let contactFalse = 0;
+  let contactReports = 0;
+  const t0 = performance.now();
+  source.on('samples', (c) => {
+    rawChain ??= new EcgChain({ fs: source.fs! });
+    const mv = aligner.push(c);
+    samples += c.mv.length;
+    for (const v of mv) if (Number.isNaN(v)) leadOffSamples++;
+    beats += rawChain.push(mv).beats.length;
+  });
+  source.on('rr', (c) => {
+    rrNotifications++;
+    rrNonZero += c.rrMs.filter((r) => r > 0).length;
+    if (c.contact !== undefined) {
+      contactReports++;
+      if (!c.contact) contactFalse++;
+    }
+    beats += rrChain.pushRr(c.rrMs, (c.receivedAtMs - t0) / 1000, c.contact).rr.length;
+  });
+  // Zero RR values are filtered by the source; count them from the raw notifications too.
+  let zeroRrSeen = 0;
+  source.on('rr', (c) => {
+    if (c.rrMs.length === 0 && (c.sensorHrBpm ?? 0) === 0) zeroRrSeen++;
+  });
+
+  const ac = new AbortController();
+  o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
+  await source.start(ac.signal);
+  const deadline = t0 + seconds * 1000;
+  while (performance.now() < deadline && !ac.signal.aborted) {
+    if (source.status().state === 'failed') break;
+    await new Promise((r) => setTimeout(r, Math.min(200, Math.max(1, deadline - performance.now()))));
+  }
+  const status = source.status();
+  const streaming = 'streaming' in source ? (source as { streaming?: 'ecg' | 'hr' }).streaming : undefined;
+  await source.stop();
+
+  const chain = rawChain ?? rrChain;
+  const features = chain.features();
+  const report = {
+    ...base,
+    transport: target.transport,
+    kind: source.kind,
+    ...(streaming !== undefined ? { streaming } : {}),
+    samples,
+    rrValues: rrNonZero,
+    beats,
+    hrBpm: features.hrBpm,
+    quality: samples > 0 || rrNonZero > 0 ? chain.meanQuality(seconds) : null,
+    leadOffShare: samples > 0 ? leadOffSamples / samples : rrNotifications > 0 ? contactFalse / rrNotifications : 0,
+    status,
+  };
+  const verdict = judge({ ...report, rrNotifications, contactFalse, contactReports, zeroRrSeen });
+  return { ...report, pass: verdict === undefined, reason: verdict ?? passReason(report) };
+}
+
+interface Evidence extends Omit<BluetoothTestReport, 'pass' | 'reason'> {
+  rrNotifications: number;
+  contactFalse: number;
+  contactReports: number;
+  zeroRrSeen: number;
+}
+
+/** The first thing that is wrong, in the order a technician should fix them; undefined = pass. */
+function judge(e: Evidence): string | undefined {
+  const st = e.status!;
+  const why = st.lastError ? ` (last problem: ${st.lastError})` : '';
+  if (st.state === 'failed') return `could not use the sensor: ${st.lastError ?? 'unknown error'}`;
+  if (e.samples === 0 && e.rrNotifications === 0) {
+    if (st.framesGood === 0 && st.framesBad > 0) return `received ${st.framesBad} frames but none was valid in ${e.seconds} s: check the baud rate (--baud) and that the firmware speaks the text or binary protocol (docs/serial-protocol.md)`;
+    return e.kind === 'rr' || e.streaming === 'hr'
+      ? `the strap never sent a heart-rate notification in ${e.seconds} s${why}: wear it with moistened electrodes (it sleeps when dry) and make sure no phone or watch is connected to it`
+      : `no ECG samples in ${e.seconds} s${why}: check the device is powered, in range and streaming`;
+  }
+  if (e.rrNotifications > 0) {
+    if (e.contactReports > 0 && e.contactFalse / e.rrNotifications > MAX_LEAD_OFF_SHARE) {
+      return `the strap reports no skin contact in ${e.contactFalse} of ${e.rrNotifications} notifications: moisten the electrode pads and tighten the strap just under the chest muscles`;
+    }
+    if (e.rrValues === 0) {
+      return `the strap sent only zero RR intervals (${e.rrNotifications} notifications, heart rate ${e.zeroRrSeen > 0 ? '0' : 'reported'}): it has not locked on to a heartbeat; check contact, or replace the strap battery (CR2025) if this persists`;
+    }
+    if (e.rrValues < MIN_BEATS) return `only ${e.rrValues} RR intervals in ${e.seconds} s: too few to trust; test for longer (--seconds) with the strap worn`;
+  } else {
+    const fs = st.nominalFs;
+    if (e.leadOffShare > MAX_LEAD_OFF_SHARE) return `the electrodes are off for ${(e.leadOffShare * 100).toFixed(0)} % of the test (lead-off): check the three electrodes stick and the leads are plugged in`;
+    const total = st.framesGood + st.framesBad;
+    if (total > 0 && st.framesBad / total > MAX_BAD_SHARE) return `${((st.framesBad / total) * 100).toFixed(1)} % of frames were corrupt (${st.framesBad} of ${total}): check the baud rate, the wiring, or move the HC-05 closer`;
+    if (fs !== undefined && st.measuredFs !== undefined && Math.abs(st.measuredFs / fs - 1) > RATE_TOLERANCE) {
+      return `the sensor delivers ${st.measuredFs.toFixed(1)} samples/s but ${fs} were expected: set --fs to the firmware's rate, or raise the baud rate if samples are being lost`;
+    }
+    if (e.beats < MIN_BEATS) return `no usable heartbeat in the ECG (${e.beats} beats, quality ${e.quality?.toFixed(2) ?? 'n/a'}): check electrode placement and contact`;
+  }
+  if (e.hrBpm !== null && (e.hrBpm < HR_RANGE[0] || e.hrBpm > HR_RANGE[1])) return `implausible heart rate ${e.hrBpm.toFixed(0)} bpm: the signal is probably noise; check the electrodes`;
+  return undefined;
+}
+
+function passReason(r: Omit<BluetoothTestReport, 'pass' | 'reason' | 'notes'>): string {
+  const hr = r.hrBpm === null ? 'n/a' : `${r.hrBpm.toFixed(0)} bpm`;
+  return r.kind === 'raw' && r.samples > 0 ? `ECG streaming, ${r.beats} beats, heart rate ${hr}` : `${r.rrValues} RR intervals, heart rate ${hr}`;
+}
+
+export function formatReport(r: BluetoothTestReport): string {
+  const st = r.status;
+  const lines: string[] = [];
+  const row = (k: string, v: string): void => void lines.push(`${k.padEnd(12)}${v}`);
+  row('device', `${r.device} (${r.transport}${r.streaming ? `, ${r.streaming}` : r.kind ? `, ${r.kind}` : ''})`);
+  for (const n of r.notes) row('note', n);
+  if (st) {
+    if (st.nominalFs !== undefined) row('rate', `${st.measuredFs !== undefined ? `${st.measuredFs.toFixed(1)} Hz measured` : 'not measured'}, ${st.nominalFs} Hz nominal`);
+    row('frames', `${st.framesGood} good, ${st.framesBad} bad, ${st.gaps} gaps`);
+  }
+  row('data', r.kind === 'raw' ? `${r.samples} samples` : `${r.rrValues} RR intervals`);
+  row('heart rate', r.hrBpm === null ? 'n/a' : `${r.hrBpm.toFixed(0)} bpm (${r.beats} beats)`);
+  row('quality', r.quality === null ? 'n/a' : r.quality.toFixed(2));
+  row('lead-off', `${(r.leadOffShare * 100).toFixed(0)} %`);
+  if (st?.batteryPct !== undefined) row('battery', `${st.batteryPct} %`);
+  if (st?.rssiDbm !== undefined) row('rssi', `${st.rssiDbm} dBm`);
+  row('result', `${r.pass ? 'PASS' : 'FAIL'}: ${r.reason}`);
+  return lines.join('\n') + '\n';
+}
+
+const USAGE = `usage: motobio test bluetooth --device NAME|ADDRESS|PATH [--seconds N] [--mode auto|hr|ecg] [--baud B] [--fs HZ] [--adc-bits 10|12] [--json]
+  --device   a BLE strap by name ("Polar H10") or address (C0:FF:EE:00:00:01), or a serial port (/dev/rfcomm0)
+  --seconds  how long to read (default ${DEFAULT_TEST_SECONDS})
+  --mode     BLE: ecg = Polar raw ECG, hr = Heart Rate Service RR, auto = ECG when offered
+exit status 0 on PASS, 1 on FAIL, 2 on a usage error
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    'test bluetooth',
+    argv,
+    {
+      device: { type: 'string' },
+      seconds: { type: 'string' },
+      mode: { type: 'string' },
+      baud: { type: 'string' },
+      fs: { type: 'string' },
+      'adc-bits': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    false,
+  );
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.device === undefined) throw new MotobioError('USAGE', 'test bluetooth: --device is required (a BLE name or address, or a serial path); run "motobio test bluetooth --help"');
+  const mode = values.mode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'hr' && mode !== 'ecg') throw new MotobioError('USAGE', `test bluetooth: --mode must be auto, hr or ecg, got "${mode}"`);
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const report = await runBluetoothTest({
+      device: values.device,
+      seconds: numberOption('test bluetooth', 'seconds', values.seconds, DEFAULT_TEST_SECONDS),
+      mode,
+      ...(values.baud !== undefined ? { baud: numberOption('test bluetooth', 'baud', values.baud, 115200) } : {}),
+      ...(values.fs !== undefined ? { fs: numberOption('test bluetooth', 'fs', values.fs, 250) } : {}),
+      ...(values['adc-bits'] !== undefined ? { adcBits: numberOption('test bluetooth', 'adc-bits', values['adc-bits'], 10) } : {}),
+      signal: ac.signal,
+    });
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.pass ? 0 : 1;
+  } catch (e) {
+    if (e instanceof MotobioError) throw e;
+    throw new MotobioError('SOURCE_UNAVAILABLE', `test bluetooth: ${errorMessage(e)}`, { cause: e });
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
