@@ -14,7 +14,8 @@ const MIGRATIONS: readonly Migration[] = [
     db.exec(`
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
       CREATE TABLE records (
-        id INTEGER PRIMARY KEY,
+        -- AUTOINCREMENT: ids must never be reused once the table empties, leases scan by id.
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         seq INTEGER NOT NULL UNIQUE,
         prio INTEGER NOT NULL,
         type TEXT NOT NULL,

@@ -222,9 +222,13 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     this.chooseActive(now);
     // Connect what we may need: everything more preferred than the active link (to return to
     // it) and, with no active link, everything.
+    // With no active link, links are tried in order: one waits while a more preferred one is
+    // still connecting, so traffic starts on the preferred link when it works.
     const limit = this.active ? this.active.index : this.slots.length;
     for (const s of this.slots) {
-      if (s.index < limit && s.state === 'down' && now >= s.nextAttemptAt) this.connect(s);
+      if (s.index >= limit) break;
+      if (s.state === 'down' && now >= s.nextAttemptAt) this.connect(s);
+      if (!this.active && s.state === 'connecting') break;
     }
     // Less preferred links that are no longer needed go once their batches are acknowledged.
     for (const s of this.slots) {

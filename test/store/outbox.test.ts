@@ -67,6 +67,11 @@ describe('outbox', () => {
     box.ack([...d, ...f1, ...f2].map((r) => r.id));
     expect(box.stats().depth).toMatchObject({ decision: 0, features: 0, status: 1 });
     expect(box.nextPriority()).toBe('status');
+    // Ids are never reused once the table empties (leases scan by id).
+    box.ack(box.lease('status', 10, 1 << 20).map((r) => r.id));
+    expect(box.stats().records).toBe(0);
+    box.append([feat(6)]);
+    expect(box.lease('features', 10, 1 << 20).map((r) => r.seq)).toEqual([6]);
     box.close();
   });
 
