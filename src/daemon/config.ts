@@ -119,7 +119,7 @@ function issueFromAjv(e: ErrorObject, envPaths: Map<string, string>): ConfigIssu
 }
 
 function yamlIssues(text: string, source: string): { value: unknown; issues: ConfigIssue[] } {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       value: undefined,
@@ -205,9 +205,6 @@ function crossChecks(c: MotobioConfig): ConfigIssue[] {
       issues.push({ path: `uplink.links[${i}].tls`, message: 'is set but the url is mqtt:// (plain TCP); use mqtts:// so the TLS settings apply' });
     }
   });
-  if (c.inference.rules.hr_low_bpm >= c.inference.rules.hr_high_bpm) {
-    issues.push({ path: 'inference.rules.hr_low_bpm', message: 'must be below inference.rules.hr_high_bpm' });
-  }
   return issues;
 }
 

@@ -7,16 +7,28 @@
  *                          at any speed decides at the same points) ▼
  *                          features ──▶ DecisionEngine ──▶ Outbox (features, decisions, safety)
  *
- * Decisions are serialised: a period that comes while the previous one is still deciding is
- * skipped (and counted), never queued without bound. Stopping ("pipeline flush") detaches
- * from the source, waits for the decision in flight and makes the outbox durable.
+ * Features are taken at each period boundary as the data passes it; the decisions on them
+ * run one at a time from a short queue (MAX_PENDING_DECISIONS), so a fast replay or a slow
+ * model delays decisions but never runs them concurrently; when the queue is full the
+ * oldest waiting period is dropped and counted. Stopping ("pipeline flush") detaches from
+ * the source, lets the queue drain and makes the outbox durable.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import { errorMessage, isMotobioError } from '../util/errors.js';
 import type { EcgSource, RrChunk, SampleChunk, SourceStatus } from '../sources/types.js';
 import type { Component } from './lifecycle.js';
+import type { SignalFeatures } from '../signal/types.js';
+import type { Stamp } from './clock.js';
 import type { ChainOutput, DaemonContext, DecisionEngine, Outbox, OutboundRecord, SignalChain } from './context.js';
+
+export const MAX_PENDING_DECISIONS = 8;
+
+interface PendingDecision {
+  readonly features: SignalFeatures;
+  readonly stamp: Stamp;
+  readonly arrivalMs: number;
+}
 
 export interface PipelineParts {
   source: EcgSource | undefined;
@@ -32,6 +44,7 @@ export class Pipeline implements Component {
   private rrTimeS = 0;
   private lastArrivalMs = 0;
   private inflight: Promise<void> | undefined;
+  private readonly pending: PendingDecision[] = [];
   private detach: (() => void) | undefined;
   private skipped = 0;
   private droppedNoStore = 0;
@@ -77,7 +90,7 @@ export class Pipeline implements Component {
     this.detach = undefined;
     await this.inflight;
     await this.parts.outbox()?.flush();
-    if (this.skipped > 0) this.log.warn({ skipped: this.skipped }, 'decision periods skipped because the previous decision was still running');
+    if (this.skipped > 0) this.log.warn({ skipped: this.skipped }, 'decision periods dropped because decisions fell behind the data');
   }
 
   /** One bad chunk must not take the daemon down: count it, log it, carry on. */
@@ -134,28 +147,34 @@ export class Pipeline implements Component {
     if (this.nextDecisionS === undefined) this.nextDecisionS = dataTimeS + this.periodS;
     if (dataTimeS < this.nextDecisionS) return;
     while (this.nextDecisionS <= dataTimeS) this.nextDecisionS += this.periodS;
-    if (this.inflight) {
-      this.skipped++;
-      return;
-    }
-    const arrival = this.lastArrivalMs;
-    this.inflight = this.decide(arrival).finally(() => {
-      this.inflight = undefined;
-    });
-  }
-
-  private async decide(arrivalMs: number): Promise<void> {
     const chain = this.chain;
     if (!chain) return;
     const features = chain.features();
     const stamp = this.ctx.clock.stamp();
     this.append({ type: 'features', stamp, body: { ...features } });
+    if (!this.parts.engine()) return;
+    this.pending.push({ features, stamp, arrivalMs: this.lastArrivalMs });
+    if (this.pending.length > MAX_PENDING_DECISIONS) {
+      this.pending.shift();
+      this.skipped++;
+      this.ctx.telemetry.countError('pipeline', 'DECISIONS_BEHIND', 'decisions fell behind the data; the oldest waiting period was dropped');
+    }
+    this.inflight ??= this.drain().finally(() => {
+      this.inflight = undefined;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    for (let p = this.pending.shift(); p; p = this.pending.shift()) await this.decide(p);
+  }
+
+  private async decide({ features, stamp, arrivalMs }: PendingDecision): Promise<void> {
     const engine = this.parts.engine();
     if (!engine) return;
     try {
       const decisions = await engine.decide(features, stamp);
       for (const d of decisions) {
-        this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: this.ctx.clock.stamp(), body: { name: d.name, ...(d.detail ?? {}) } });
+        this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: this.ctx.clock.stamp(), body: { name: d.name, featuresSeq: stamp.seq, ...(d.detail ?? {}) } });
         if (d.kind === 'safety') this.ctx.telemetry.countSafetyTrigger(d.name);
         else this.ctx.telemetry.countDecision(d.name);
       }
