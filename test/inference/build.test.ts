@@ -1,0 +1,29 @@
+import { it, expect } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDefaultPolicy } from '../../src/inference/build/build-default-policy.js';
+
+const MODELS = join(import.meta.dirname, '../../models');
+const DATA = join(import.meta.dirname, '../../../shared/data');
+
+it(
+  'npm run model:build reproduces the committed default policy byte for byte from the real recordings',
+  async () => {
+    const out = mkdtempSync(join(tmpdir(), 'motobio-build-'));
+    try {
+      const report = await buildDefaultPolicy(DATA, out);
+      expect(report.int8.agreementWithFp32).toBeGreaterThanOrEqual(0.99);
+      const built = readdirSync(out).sort();
+      expect(built).toEqual(['default-policy.build.json', 'default-policy.fp32.onnx', 'default-policy.int8.onnx', 'default-policy.manifest.json', 'default-policy.validation.ndjson', 'manifest.schema.json']);
+      for (const f of built) {
+        const same = readFileSync(join(out, f)).equals(readFileSync(join(MODELS, f)));
+        // A difference means the feature code or the build changed: rebuild with "npm run model:build" and commit models/.
+        expect(same, `${f} differs from models/${f}; run "npm run model:build" and commit models/`).toBe(true);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  },
+  900_000,
+);
