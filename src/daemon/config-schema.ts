@@ -102,6 +102,8 @@ export interface MotobioConfig {
   store: StoreConfig;
   uplink: UplinkConfig;
   health: HealthConfig;
+  /** Where technicians' calibration profiles (<sensor_id>.json) are read from. */
+  calibration_dir: string;
   log_level: LogLevel;
 }
 
@@ -240,6 +242,7 @@ export const configSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_HEALTH_PORT },
       },
     },
+    calibration_dir: { ...nonEmptyPath, default: './calibration' },
     log_level: { enum: LOG_LEVELS, default: 'info', errorMessage: `must be one of ${LOG_LEVELS.join(', ')}` },
   },
 } as const;

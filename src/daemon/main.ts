@@ -32,6 +32,8 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
     return EXIT_CONFIG;
   }
   const { config, file } = loaded;
+  // Whatever the daemon writes (store, calibration) is private to its user, also outside systemd.
+  process.umask(0o077);
   const log = createLogger({ level: config.log_level }).child({ device: config.device.id });
   log.info({ config: file ?? 'embedded defaults', env: loaded.envVariables, source: config.source.kind, links: config.uplink.links.map((l) => l.name) }, 'motobio starting');
   const telemetry = new Telemetry();

@@ -11,6 +11,9 @@
  *   outbox    the SQLite outbox from src/store (store.path, store.disk_budget_mb; mode 0600
  *             files in a 0700 directory)
  *   uplink    the MQTT uplink from src/uplink (uplink.links, topic_prefix, device.id)
+ *   calibration: loadCalibration(resolvePath(ctx.config.calibration_dir, ctx.cwd), sensorId)
+ *             and applicableCalibration() (./calibration.ts) give the source's gain, polarity
+ *             and sample rate once the sensor id is known.
  * A stage left out here runs as "not wired" (the daemon logs it once and carries on).
  */
 import type { StageFactories } from './context.js';
