@@ -3,6 +3,8 @@
  * features -> vectorise -> inference -> safety rules -> record), the same figures as
  * `motobio bench latency`, plus fp32 vs int8 inference. Printed, never asserted.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { measureLatency, formatLatency } from '../src/inference/latency.js';
 import { PolicyModel } from '../src/inference/policy.js';
@@ -34,5 +36,5 @@ export async function run(): Promise<void> {
   process.stdout.write(`${await inferOnly(false, 5000)}\n${await inferOnly(true, 5000)}\n`);
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'));
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) await run();

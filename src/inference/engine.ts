@@ -45,7 +45,8 @@ export type DecisionReason =
   | 'safety_active'
   | 'features_missing'
   | 'model_unavailable'
-  | 'model_error';
+  | 'model_error'
+  | 'internal_error';
 
 export interface DecisionRecord {
   readonly kind: 'decision';
@@ -143,7 +144,8 @@ export class DecisionEngine {
 
   /** One decision. Calls are serialised; the promise never rejects. */
   decide(input: PolicyInput): Promise<DecisionRecord> {
-    const run = this.queue.then(() => this.decideNow(input, performance.now()));
+    const started = performance.now();
+    const run = this.queue.then(() => this.decideNow(input, started)).catch((e: unknown) => this.internalError(input, e, started));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -169,6 +171,38 @@ export class DecisionEngine {
     this.queue = switched.catch(() => undefined);
     await switched;
     return { ok: true, model: candidate.identity };
+  }
+
+  /** A new ride: cue history, hysteresis streak and safety onsets start over. The model stays. */
+  resetRide(): Promise<void> {
+    const done = this.queue.then(() => {
+      this.lastCue = null;
+      this.streak = { action: 'none', count: 0 };
+      this.safety.reset();
+    });
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** A bug or malformed input must still give a record and never reach the daemon as a throw. */
+  private internalError(input: PolicyInput, e: unknown, started: number): DecisionRecord {
+    const error = `decision failed: ${errorMessage(e)}`;
+    this.log.error({ err: e }, 'inference: decision failed');
+    return {
+      kind: 'decision',
+      t: typeof input?.signal?.endS === 'number' ? input.signal.endS : NaN,
+      action: 'none',
+      source: 'none',
+      reason: 'internal_error',
+      modelAction: null,
+      probabilities: null,
+      safetyTriggers: [],
+      safetyActive: [],
+      inputs: { signal: input?.signal, ride: input?.ride, history: { lastAction: this.lastCue?.action ?? 'none', minutesSinceCue: null }, features: {}, missing: [] },
+      model: this.current?.identity ?? null,
+      modelError: error,
+      latencyMs: { inference: null, total: performance.now() - started },
+    };
   }
 
   async close(): Promise<void> {

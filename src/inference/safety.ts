@@ -64,24 +64,35 @@ export class SafetyRules {
 
   constructor(readonly config: SafetyConfig = DEFAULT_SAFETY) {}
 
+  /** Forget every onset (a new ride). */
+  reset(): void {
+    for (const st of this.state.values()) {
+      st.onsetS = null;
+      st.lastFiredS = null;
+    }
+  }
+
   evaluate(s: SignalFeatures, ride: RideContext): SafetyResult {
     const c = this.config;
     const t = s.endS;
-    const trustedHr = s.hrBpm !== null && Number.isFinite(s.hrBpm) && s.quality >= c.goodQuality && !s.leadOff ? s.hrBpm : null;
+    // A quality the chain could not compute counts as unusable, never as good.
+    const quality = Number.isFinite(s.quality) ? s.quality : 0;
+    const trustedHr = s.hrBpm !== null && Number.isFinite(s.hrBpm) && quality >= c.goodQuality && !s.leadOff ? s.hrBpm : null;
     const sinceBeat = s.secondsSinceBeat !== null && Number.isFinite(s.secondsSinceBeat) ? s.secondsSinceBeat : null;
+    const connected = ride.sensorConnected;
     const conditions: Record<SafetyRule, { on: boolean; needS: number; value: number | null; threshold: number; what: string }> = {
       hr_high: { on: trustedHr !== null && trustedHr > c.maxHrBpm, needS: c.hrSustainS, value: trustedHr, threshold: c.maxHrBpm, what: `heart rate above ${c.maxHrBpm} bpm` },
       hr_low: { on: trustedHr !== null && trustedHr < c.minHrBpm, needS: c.hrSustainS, value: trustedHr, threshold: c.minHrBpm, what: `heart rate below ${c.minHrBpm} bpm` },
       leads_off: { on: ride.riding && s.leadOff, needS: c.leadOffS, value: null, threshold: c.leadOffS, what: 'ECG leads off while riding' },
       sensor_lost: {
-        // secondsSinceBeat already measures the gap, so no extra sustain time for that half.
-        on: ride.riding && (!ride.sensorConnected || (sinceBeat !== null && sinceBeat >= c.sensorLostS)),
-        needS: ride.sensorConnected ? 0 : c.sensorLostS,
+        // A known gap since the last beat is already a duration; a disconnect or "no beat yet" must last sensorLostS.
+        on: ride.riding && (!connected || sinceBeat === null || sinceBeat >= c.sensorLostS),
+        needS: connected && sinceBeat !== null ? 0 : c.sensorLostS,
         value: sinceBeat,
         threshold: c.sensorLostS,
-        what: ride.sensorConnected ? `no heartbeat for ${c.sensorLostS} s while riding` : 'sensor disconnected while riding',
+        what: !connected ? 'sensor disconnected while riding' : sinceBeat === null ? 'no heartbeat seen while riding' : `no heartbeat for ${c.sensorLostS} s while riding`,
       },
-      quality_low: { on: ride.riding && !s.leadOff && s.quality < c.lowQuality, needS: c.lowQualityS, value: s.quality, threshold: c.lowQuality, what: `signal quality below ${c.lowQuality}` },
+      quality_low: { on: ride.riding && !s.leadOff && quality < c.lowQuality, needS: c.lowQualityS, value: quality, threshold: c.lowQuality, what: `signal quality below ${c.lowQuality}` },
     };
     const triggers: SafetyTrigger[] = [];
     const active: SafetyRule[] = [];

@@ -211,3 +211,41 @@ describe('hot swap', () => {
     await engine.close();
   });
 });
+
+describe('robustness', () => {
+  it('malformed input gives an internal_error record instead of a throw, and the next decision works', async () => {
+    const engine = await DecisionEngine.create({ manifestPath: DEFAULT_MANIFEST });
+    const bad = await engine.decide({ signal: undefined as unknown as SignalFeatures, ride: RIDE });
+    expect(bad).toMatchObject({ action: 'none', reason: 'internal_error' });
+    expect(bad.modelError).toMatch(/^decision failed: /);
+    const good = await engine.decide({ signal: at(10), ride: RIDE });
+    expect(good.probabilities).not.toBeNull();
+    await engine.close();
+  });
+
+  it('no beat ever seen while riding, or a NaN quality, still reaches the rules', async () => {
+    const engine = await DecisionEngine.create({ safety: { sensorLostS: 15, lowQualityS: 20 } });
+    const none = { hrBpm: null, secondsSinceBeat: null, quality: Number.NaN };
+    expect((await engine.decide({ signal: at(0, none), ride: RIDE })).safetyTriggers).toEqual([]);
+    expect((await engine.decide({ signal: at(10, none), ride: RIDE })).safetyTriggers).toEqual([]);
+    const fired = await engine.decide({ signal: at(20, none), ride: RIDE });
+    expect(fired.safetyTriggers.map((t) => [t.rule, t.message])).toEqual([
+      ['sensor_lost', 'no heartbeat seen while riding for 20 s'],
+      ['quality_low', 'signal quality below 0.3 for 20 s'],
+    ]);
+    await engine.close();
+  });
+
+  it('resetRide() forgets the last cue and the safety onsets', async () => {
+    const engine = await DecisionEngine.create({ manifestPath: breathingOnHighHr(), decision: { confirmations: 1 } });
+    expect((await engine.decide({ signal: at(100, { hrBpm: 120 }), ride: RIDE })).action).toBe('breathing_cue');
+    await engine.decide({ signal: at(110, { hrBpm: 200 }), ride: RIDE });
+    await engine.resetRide();
+    const r = await engine.decide({ signal: at(5, { hrBpm: 200 }), ride: { ...RIDE, minutesRiding: 0 } });
+    expect(r.inputs.history).toEqual({ lastAction: 'none', minutesSinceCue: null });
+    expect(r.action).toBe('breathing_cue');
+    expect(r.safetyTriggers).toEqual([]);
+    await engine.close();
+  });
+});
+
