@@ -1,10 +1,11 @@
-import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, EXIT_CONFIG, loadConfig, packageRoot, redactConfig, resolvePath } from '../../src/daemon/config.js';
 import { envOverrides, formatPath } from '../../src/daemon/config-env.js';
+import { configSchema } from '../../src/daemon/config-schema.js';
 import { isMotobioError } from '../../src/util/errors.js';
-import { buildForTest, spawnNode, tempDir, killAll } from './helpers.js';
+import { REPO, buildForTest, spawnNode, tempDir, killAll } from './helpers.js';
 
 let dir: { path: string; cleanup: () => void };
 afterEach(() => dir?.cleanup());
@@ -162,6 +163,23 @@ describe('loadConfig', () => {
     expect(resolvePath('pkg:models', '/x')).toBe(join(packageRoot(), 'models'));
     expect(resolvePath('./var/motobio.db', '/srv')).toBe('/srv/var/motobio.db');
     expect(resolvePath('/abs', '/srv')).toBe('/abs');
+  });
+});
+
+describe('docs/config.md', () => {
+  it('documents every setting of the schema', () => {
+    const doc = readFileSync(join(REPO, 'docs', 'config.md'), 'utf8');
+    const paths: string[] = [];
+    const walk = (node: unknown, prefix: string) => {
+      const n = node as { properties?: Record<string, unknown>; items?: unknown };
+      if (n.properties) for (const [k, v] of Object.entries(n.properties)) walk(v, prefix ? `${prefix}.${k}` : k);
+      else if (n.items) walk(n.items, `${prefix}[]`);
+      else paths.push(prefix);
+    };
+    walk(configSchema, '');
+    expect(paths.length).toBeGreaterThan(25);
+    const missing = paths.filter((p) => !doc.includes(`| \`${p}\` |`));
+    expect(missing).toEqual([]);
   });
 });
 
