@@ -23,6 +23,8 @@ export interface ReceiverOptions {
   readonly out?: string;
   /** Seq the tracker expects first; `first-seen` for a consumer that joins a running device. */
   readonly start?: number | 'first-seen';
+  /** First topic level(s); default `motobio`. */
+  readonly topicPrefix?: string;
   /** Client id of a persistent session: the broker queues messages while we are away. */
   readonly sessionId?: string;
 }
@@ -87,9 +89,9 @@ export class Receiver extends EventEmitter<{ record: [ReceivedRecord]; batch: [{
     }
     this.conn = conn;
     conn.on('down', () => this.reconnect());
-    const data = this.opts.group ? sharedFilter(this.opts.group, allDataFilter()) : allDataFilter();
+    const data = this.opts.group ? sharedFilter(this.opts.group, allDataFilter(this.opts.topicPrefix)) : allDataFilter(this.opts.topicPrefix);
     await conn.subscribe(data);
-    await conn.subscribe(allStatusFilter());
+    await conn.subscribe(allStatusFilter(this.opts.topicPrefix));
   }
 
   /** A consumer keeps trying: a broker restart must not end it. */
@@ -121,7 +123,7 @@ export class Receiver extends EventEmitter<{ record: [ReceivedRecord]; batch: [{
   }
 
   private onMessage(topic: string, payload: Buffer): void {
-    const t = parseTopic(topic);
+    const t = parseTopic(topic, this.opts.topicPrefix);
     if (t.kind === 'status') {
       try {
         this.statuses[`${t.device}/${t.link}`] = payload.length ? JSON.parse(payload.toString('utf8')) : null;

@@ -1,5 +1,5 @@
 /**
- * Topic layout, version 1 (docs/telemetry.md is the contract):
+ * Topic layout, version 1 (docs/telemetry.md is the contract); `motobio` is the configurable prefix:
  *   motobio/v1/{device}/data/{priority}   batches of records, QoS 1, not retained
  *   motobio/v1/{device}/status/{link}     retained {"state":"online"|"offline",...}, last will "offline"
  *   motobio/v1/{device}/cmd/#             downlink commands to the unit
@@ -7,13 +7,16 @@
  */
 import type { Priority } from '../store/types.js';
 
-export const TOPIC_ROOT = 'motobio/v1';
+/** Default prefix (config `uplink.topic_prefix`); the contract version follows it. */
+export const DEFAULT_TOPIC_PREFIX = 'motobio';
+export const TOPIC_VERSION = 'v1';
 
-export const dataTopic = (device: string, priority: Priority): string => `${TOPIC_ROOT}/${device}/data/${priority}`;
-export const statusTopic = (device: string, link: string): string => `${TOPIC_ROOT}/${device}/status/${link}`;
-export const commandTopic = (device: string): string => `${TOPIC_ROOT}/${device}/cmd/#`;
-export const allDataFilter = (device = '+'): string => `${TOPIC_ROOT}/${device}/data/#`;
-export const allStatusFilter = (device = '+'): string => `${TOPIC_ROOT}/${device}/status/+`;
+const root = (prefix: string) => `${prefix}/${TOPIC_VERSION}`;
+export const dataTopic = (device: string, priority: Priority, prefix = DEFAULT_TOPIC_PREFIX): string => `${root(prefix)}/${device}/data/${priority}`;
+export const statusTopic = (device: string, link: string, prefix = DEFAULT_TOPIC_PREFIX): string => `${root(prefix)}/${device}/status/${link}`;
+export const commandTopic = (device: string, prefix = DEFAULT_TOPIC_PREFIX): string => `${root(prefix)}/${device}/cmd/#`;
+export const allDataFilter = (prefix = DEFAULT_TOPIC_PREFIX, device = '+'): string => `${root(prefix)}/${device}/data/#`;
+export const allStatusFilter = (prefix = DEFAULT_TOPIC_PREFIX, device = '+'): string => `${root(prefix)}/${device}/status/+`;
 export const sharedFilter = (group: string, filter: string): string => `$share/${group}/${filter}`;
 
 export type ParsedTopic =
@@ -22,12 +25,13 @@ export type ParsedTopic =
   | { kind: 'cmd'; device: string; rest: string }
   | { kind: 'other' };
 
-export function parseTopic(topic: string): ParsedTopic {
-  const parts = topic.split('/');
-  if (parts.length < 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return { kind: 'other' };
-  const device = parts[2];
-  if (parts[3] === 'data' && parts.length === 5) return { kind: 'data', device, priority: parts[4] };
-  if (parts[3] === 'status' && parts.length === 5) return { kind: 'status', device, link: parts[4] };
-  if (parts[3] === 'cmd') return { kind: 'cmd', device, rest: parts.slice(4).join('/') };
+export function parseTopic(topic: string, prefix = DEFAULT_TOPIC_PREFIX): ParsedTopic {
+  const head = `${root(prefix)}/`;
+  if (!topic.startsWith(head)) return { kind: 'other' };
+  const parts = topic.slice(head.length).split('/');
+  const device = parts[0];
+  if (parts[1] === 'data' && parts.length === 3) return { kind: 'data', device, priority: parts[2] };
+  if (parts[1] === 'status' && parts.length === 3) return { kind: 'status', device, link: parts[2] };
+  if (parts[1] === 'cmd') return { kind: 'cmd', device, rest: parts.slice(2).join('/') };
   return { kind: 'other' };
 }

@@ -26,6 +26,8 @@ import { commandTopic, dataTopic, statusTopic } from './topics.js';
 export interface UplinkOptions {
   readonly deviceId: string;
   readonly links: readonly LinkConfig[];
+  /** First topic level(s), config `uplink.topic_prefix`; default `motobio`. */
+  readonly topicPrefix?: string;
   /** Most records per batch, per priority. */
   readonly batchMaxRecords?: Partial<Record<Priority, number>>;
   /** Most body bytes per batch (before the batch's own compression). */
@@ -176,7 +178,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       this.slots.map(async (s) => {
         const conn = s.conn;
         if (!conn) return;
-        await conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true });
+        await conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name, this.opts.topicPrefix), payload: this.statusPayload(s, 'offline'), retain: true });
         this.retire(s, conn);
       }),
     );
@@ -235,7 +237,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       if (this.active && s.index > this.active.index && s.conn && ![...this.inflight.values()].some((f) => f.slot === s)) {
         const conn = s.conn;
         this.retire(s, conn);
-        void conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true });
+        void conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name, this.opts.topicPrefix), payload: this.statusPayload(s, 'offline'), retain: true });
       }
     }
     this.pump();
@@ -278,7 +280,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     const dev = this.opts.deviceId;
     LinkConnection.connect(s.cfg, {
       clientId: `${dev}.${s.cfg.name}`,
-      will: { topic: statusTopic(dev, s.cfg.name), payload: this.statusPayload(s, 'offline'), retain: true },
+      will: { topic: statusTopic(dev, s.cfg.name, this.opts.topicPrefix), payload: this.statusPayload(s, 'offline'), retain: true },
       onMessage: (topic, payload) => this.opts.onCommand?.(topic, payload, s.cfg.name),
     }).then(
       (conn) => {
@@ -294,8 +296,8 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
         s.lastError = null;
         conn.on('down', (reason) => this.onDown(s, conn, reason));
         this.log.info({ link: s.cfg.name, url: safeUrl(s.cfg.url), tls: conn.tls?.protocol ?? null }, `link ${s.cfg.name} connected`);
-        conn.publish(statusTopic(dev, s.cfg.name), this.statusPayload(s, 'online'), { retain: true }, this.opts.pubackTimeoutMs ?? 3000).catch(() => undefined);
-        conn.subscribe(commandTopic(dev)).catch((e: unknown) => this.log.warn({ link: s.cfg.name }, `downlink subscription failed: ${errorMessage(e)}`));
+        conn.publish(statusTopic(dev, s.cfg.name, this.opts.topicPrefix), this.statusPayload(s, 'online'), { retain: true }, this.opts.pubackTimeoutMs ?? 3000).catch(() => undefined);
+        conn.subscribe(commandTopic(dev, this.opts.topicPrefix)).catch((e: unknown) => this.log.warn({ link: s.cfg.name }, `downlink subscription failed: ${errorMessage(e)}`));
         this.tick();
       },
       (e: unknown) => {
@@ -362,7 +364,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     this.inflight.set(id, f);
     this.counters.sentBatches++;
     conn
-      .publish(dataTopic(this.opts.deviceId, p), payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000)
+      .publish(dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000)
       .then(
         () => {
           try {
