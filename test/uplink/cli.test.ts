@@ -27,8 +27,8 @@ async function capture(fn: (argv: string[]) => Promise<number>, argv: string[]):
   const ew = process.stderr.write.bind(process.stderr);
   let out = '';
   let err = '';
-  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true));
+  process.stderr.write = ((s: string | Uint8Array) => ((err += String(s)), true));
   try {
     const code = await fn(argv);
     return { code, out, err };
