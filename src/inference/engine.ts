@@ -31,9 +31,11 @@ export interface DecisionConfig {
   readonly cooldownS: number;
   /** The same cue not again within this long, s. */
   readonly sameActionCooldownS: number;
+  /** Below this signal quality the model's cues are held back (the safety rules still act). */
+  readonly minQuality: number;
 }
 
-export const DEFAULT_DECISION: DecisionConfig = { minProbability: 0.6, confirmations: 2, cooldownS: 180, sameActionCooldownS: 600 };
+export const DEFAULT_DECISION: DecisionConfig = { minProbability: 0.6, confirmations: 2, cooldownS: 180, sameActionCooldownS: 600, minQuality: 0.5 };
 
 export type DecisionReason =
   | 'emitted'
@@ -43,6 +45,7 @@ export type DecisionReason =
   | 'confirming'
   | 'cooldown'
   | 'safety_active'
+  | 'low_quality'
   | 'features_missing'
   | 'model_unavailable'
   | 'model_error'
@@ -288,6 +291,7 @@ export class DecisionEngine {
       if (modelAction !== 'none' && candidate === 'none') reason = 'below_threshold';
       else if (candidate === 'none') reason = 'no_cue';
       else if (safety.active.length > 0) reason = 'safety_active';
+      else if (!(input.signal.quality >= this.cfg.minQuality)) reason = 'low_quality';
       else if (this.streak.count < this.cfg.confirmations) reason = 'confirming';
       else if (this.inCooldown(candidate, t)) reason = 'cooldown';
       else {
