@@ -37,6 +37,8 @@ export interface SourceConfig {
   channel: number;
   /** Replay speed: 1 is real time. */
   speed: number;
+  /** Replay: start over at the end of the record (the timeline keeps counting). */
+  loop: boolean;
 }
 
 export interface SignalConfig {
@@ -174,6 +176,7 @@ export const configSchema = {
         baud: { type: 'integer', enum: [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600], default: 115200, errorMessage: 'must be a standard baud rate (9600 ... 921600)' },
         channel: { type: 'integer', minimum: 0, maximum: 15, default: 0 },
         speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
+        loop: { type: 'boolean', default: true },
       },
       allOf: [
         {

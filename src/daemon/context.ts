@@ -34,7 +34,7 @@ export interface ChainOutput {
 /** The signal chain as the daemon drives it: `new EcgChain({ fs })` in src/signal. */
 export interface SignalChain {
   push(mv: Float64Array): ChainOutput;
-  pushRr(rrMs: number[], timeS: number): ChainOutput;
+  pushRr(rrMs: readonly number[], timeS: number, contact?: boolean): ChainOutput;
   features(): SignalFeatures;
 }
 

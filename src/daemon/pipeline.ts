@@ -123,7 +123,7 @@ export class Pipeline implements Component {
     if (!chain) return;
     this.lastArrivalMs = c.receivedAtMs;
     for (const rr of c.rrMs) this.rrTimeS += rr / 1000;
-    const out = chain.pushRr([...c.rrMs], this.rrTimeS);
+    const out = chain.pushRr(c.rrMs, this.rrTimeS, c.contact);
     this.report(out, c.receivedAtMs);
     this.maybeDecide(this.rrTimeS);
   }

@@ -6,7 +6,9 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildForTest, freePort, getText, killAll, notifyListener, spawnNode, tempDir, waitFor, type Proc } from './helpers.js';
+import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { buildForTest, freePort, getText, killAll, notifyListener, spawnNode, tempDir, waitFor, writeSyntheticRecord, type Proc } from './helpers.js';
 
 let out: string;
 let main: string;
@@ -52,16 +54,27 @@ function marks(p: Proc): string[] {
   return p.logs().flatMap((l) => (typeof l['test'] === 'string' ? [`${l['test']} ${String(l['stage'])}`] : []));
 }
 
+/** Embedded defaults, but replaying a record the test wrote (the bundled excerpt is the lead's). */
+function runEnv(dir: string, port: number): NodeJS.ProcessEnv {
+  return { MOTOBIO_HEALTH__PORT: String(port), MOTOBIO_SOURCE__PATH: writeSyntheticRecord(dir), MOTOBIO_SOURCE__SPEED: '20' };
+}
+
 describe('motobio run (embedded defaults)', () => {
-  it('serves /healthz, /status and /metrics on loopback, and motobio status reports it', async () => {
+  it('replays into the chain and the store, serves /healthz, /status and /metrics, and motobio status reports it', async () => {
     const dir = workDir();
     const port = await freePort();
-    const proc = spawnNode([main, 'run'], { cwd: dir, env: { MOTOBIO_HEALTH__PORT: String(port) } });
+    const proc = spawnNode([main, 'run'], { cwd: dir, env: runEnv(dir, port) });
     const base = `http://127.0.0.1:${port}`;
     await waitFor('/healthz to answer 200', async () => (await getText(`${base}/healthz`)).status === 200);
 
+    // Beats from the real chain and records in the real store, within seconds.
+    const live = await waitFor('beats and stored features', async () => {
+      const s = JSON.parse((await getText(`${base}/status`)).body) as { counters: { beats: number }; outbox: { records: number | null } };
+      return s.counters.beats >= 20 && (s.outbox.records ?? 0) >= 3 ? s : undefined;
+    });
     const status = JSON.parse((await getText(`${base}/status`)).body) as Record<string, unknown>;
     expect(status['state']).toBe('running');
+    expect((status['components'] as Record<string, { state: string }>)['source']?.state).toBe('streaming');
     expect(status['device']).toBe('motobio-dev');
     const clock = status['clock'] as { bootId: string; sync: string };
     expect(clock.bootId).toBe(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
@@ -99,6 +112,17 @@ describe('motobio run (embedded defaults)', () => {
     expect((await proc.exited).code).toBe(0);
     expect(proc.logs().some((l) => l['msg'] === 'stopped')).toBe(true);
 
+    // Nothing reported as stored was lost by the stop; the store is private to the user.
+    const dbPath = join(dir, 'var', 'motobio.db');
+    expect(statSync(dbPath).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'var')).mode & 0o777).toBe(0o700);
+    const db = new Database(dbPath, { readonly: true });
+    const rows = db.prepare('SELECT type, COUNT(*) AS n FROM records GROUP BY type').all() as { type: string; n: number }[];
+    db.close();
+    const stored = rows.reduce((s, r) => s + r.n, 0);
+    expect(stored).toBeGreaterThanOrEqual(live.outbox.records ?? 0);
+    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['clock', 'features']));
+
     const after = spawnNode([main, 'status', '--url', base]);
     expect((await after.exited).code).toBe(3);
     expect(after.stderr.join('\n')).toContain('motobio is not running');
@@ -110,7 +134,7 @@ describe('motobio run (embedded defaults)', () => {
   it('stops on SIGINT as on SIGTERM, exit 0', async () => {
     const dir = workDir();
     const port = await freePort();
-    const proc = spawnNode([main, 'run'], { cwd: dir, env: { MOTOBIO_HEALTH__PORT: String(port) } });
+    const proc = spawnNode([main, 'run'], { cwd: dir, env: runEnv(dir, port) });
     await waitFor('/healthz', async () => (await getText(`http://127.0.0.1:${port}/healthz`)).status === 200);
     proc.kill('SIGINT');
     expect((await proc.exited).code).toBe(0);
@@ -136,7 +160,7 @@ describe('motobio run (embedded defaults)', () => {
   it('exits 1 with a clear message when the health port is taken', async () => {
     const first = await startEntry();
     const port = new URL(first.base).port;
-    const second = spawnNode([main, 'run'], { cwd: first.dir, env: { MOTOBIO_HEALTH__PORT: port } });
+    const second = spawnNode([main, 'run'], { cwd: first.dir, env: runEnv(first.dir, Number(port)) });
     expect((await second.exited).code).toBe(1);
     expect(second.stderr.join('\n')).toContain(`health port 127.0.0.1:${port} is already in use`);
     first.proc.kill();

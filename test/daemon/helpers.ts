@@ -5,7 +5,7 @@
  * conditions instead of fixed sleeps.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,17 +24,24 @@ export function buildForTest(extra: string[] = []): string {
   mkdirSync(cache, { recursive: true });
   const out = mkdtempSync(join(cache, 'motobio-daemon-test-'));
   const entries = ['src/cli/main.ts', 'src/cli/commands/run.ts', 'src/cli/commands/status.ts', 'src/cli/commands/config-check.ts', ...extra];
-  execFileSync(
-    process.execPath,
-    [
-      join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--outDir', out, '--rootDir', REPO,
-      '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--strict', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule', '--types', 'node',
-      ...entries.map((e) => join(REPO, e)),
-    ],
-    { cwd: REPO, stdio: 'pipe' },
+  // The project's own compiler settings (and its ambient .d.ts files), only these entries.
+  const tsconfig = join(out, 'tsconfig.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: join(REPO, 'tsconfig.json'),
+      compilerOptions: { outDir: out, rootDir: REPO, noEmit: false, sourceMap: false, incremental: false },
+      files: entries.map((e) => join(REPO, e)),
+      include: [join(REPO, 'src', '**', '*.d.ts')],
+    }),
   );
+  try {
+    execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], { cwd: REPO, stdio: 'pipe', encoding: 'utf8' });
+  } catch (e) {
+    const output = (e as { stdout?: string }).stdout ?? '';
+    rmSync(out, { recursive: true, force: true });
+    throw new Error(`building the CLI for the daemon tests failed:\n${output}`);
+  }
   return out;
 }
 
@@ -173,4 +180,28 @@ export async function notifyListener(dir: string): Promise<NotifyListener> {
 export async function getText(url: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+}
+
+/**
+ * Writes a synthetic WFDB record (format 16, one ECG channel, gain 200/mV): a narrow
+ * QRS-like bump every 60/bpm seconds on a slow baseline wander, so the real signal chain
+ * finds one beat per period. Returns the record path without extension.
+ */
+export function writeSyntheticRecord(dir: string, options: { name?: string; fs?: number; seconds?: number; bpm?: number } = {}): string {
+  const name = options.name ?? 'synthetic';
+  const fs = options.fs ?? 360;
+  const n = Math.round((options.seconds ?? 30) * fs);
+  const period = 60 / (options.bpm ?? 75);
+  const adc = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = i / fs;
+    const phase = t % period;
+    const qrs = Math.exp(-(((phase - 0.2) / 0.012) ** 2)) * 1.2 - Math.exp(-(((phase - 0.225) / 0.01) ** 2)) * 0.25;
+    const tWave = Math.exp(-(((phase - 0.45) / 0.05) ** 2)) * 0.25;
+    const mv = qrs + tWave + 0.05 * Math.sin(2 * Math.PI * 0.2 * t);
+    adc[i] = Math.round(mv * 200);
+  }
+  writeFileSync(join(dir, `${name}.dat`), Buffer.from(adc.buffer));
+  writeFileSync(join(dir, `${name}.hea`), `${name} 1 ${fs} ${n}\n${name}.dat 16 200 11 0 ${adc[0]} 0 0 ECG\n`);
+  return join(dir, name);
 }
