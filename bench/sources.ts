@@ -46,7 +46,7 @@ function throughput(name: string, make: () => FrameParser, bytes: Buffer, sample
   console.log(`  ${name.padEnd(28)} ${(bytes.length / s / 1e6).toFixed(1)} MB/s${extra}`);
 }
 
-async function cycles(n: number): Promise<void> {
+export async function cycles(n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'motobio-bench-'));
   const dev = join(dir, 'ttyV0');
   const wr = join(dir, 'ttyV1');

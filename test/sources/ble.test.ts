@@ -171,6 +171,23 @@ describe('BleSource on the simulated controller', () => {
     expect(r.source.status().gaps).toBe(0);
   });
 
+  it('places Polar samples by the sensor timestamps when frames are lost on the radio', async () => {
+    const r = rig({ polar: true }, { match: { name: 'Polar H10' }, mode: 'ecg' });
+    cleanups.push(r.cleanup);
+    const chunks: SampleChunk[] = [];
+    r.source.on('samples', (c) => chunks.push(c));
+    await r.source.start();
+    r.sim.run();
+    await waitFor(() => chunks.length >= 3, 30_000, 'first frames');
+    r.sim.loseFrames(3);
+    await waitFor(() => r.source.status().gaps >= 1 && chunks.length >= 8, 30_000, 'frames after the loss');
+    const uv = polarEcgUv();
+    // Every chunk sits at its true place on the sensor's timeline, before and after the loss.
+    for (const c of chunks) expect(c.mv[0]).toBe(uv[c.start % (uv.length - 73)] / 1000);
+    const jumps = chunks.slice(1).filter((c, i) => c.start !== chunks[i].start + chunks[i].mv.length);
+    expect(jumps.map((c) => c.start - (chunks[chunks.indexOf(c) - 1].start + 73))).toEqual([3 * 73]);
+  });
+
   it('reconnects when the strap drops the link and comes back', async () => {
     const r = rig({ polar: true }, { match: { name: 'polar h10' }, mode: 'ecg' });
     cleanups.push(r.cleanup);

@@ -60,6 +60,7 @@ export class SimStrap {
   private rrAt = 0;
   private readonly ecg: Int32Array | undefined;
   private tsNs = 600_000_000_000_000_000n;
+  private toLose = 0;
 
   constructor(
     private readonly ctl: SimController,
@@ -129,6 +130,11 @@ export class SimStrap {
     if (awayMs !== undefined) this.timers.push(setTimeout(() => this.ctl.comeBack(this.device.id), awayMs));
   }
 
+  /** The next `frames` ECG frames are lost on the radio (the strap's clock runs on). */
+  loseFrames(frames: number): void {
+    this.toLose += frames;
+  }
+
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
@@ -161,6 +167,11 @@ export class SimStrap {
     const from = this.ecgSamplesSent % (this.ecg.length - frame);
     const uv = this.ecg.subarray(from, from + frame);
     this.tsNs += BigInt(Math.round((frame / POLAR_ECG_FS) * 1e9));
+    if (this.toLose > 0) {
+      this.toLose--;
+      this.ecgSamplesSent += frame;
+      return;
+    }
     if (this.ctl.notifyValue(this.device.id, PMD_SERVICE, PMD_DATA, encodeEcgFrame(this.tsNs, uv))) this.ecgSamplesSent += frame;
   }
 }

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { formatReport, run, runBluetoothTest } from '../../src/cli/commands/test-bluetooth.js';
 import { nobleWithBindings } from '../../src/sources/ble/noble.js';
 import { SimController } from '../helpers/ble-sim.js';
+import { PtyPair, PtyWriter } from '../helpers/pty.js';
+import { feed, loadRecording, QTDB_302, TEST_ADC } from './serial-feed.js';
 import { SimStrap, type StrapOptions } from './straps.js';
 
 const cleanups: (() => void)[] = [];
@@ -77,6 +79,29 @@ describe('motobio test bluetooth', () => {
     const r = await runBluetoothTest({ device: 'Polar H10', seconds: 2, noble: () => nobleWithBindings(ctl) });
     expect(r.pass).toBe(false);
     expect(r.reason).toMatch(/never sent|no ECG samples/);
+  });
+
+  it('passes a serial front end on a pty (the HC-05 path) streaming a real record at its own rate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'motobio-tb-'));
+    const pair = new PtyPair(dir);
+    await pair.plug();
+    const writer = new PtyWriter(pair.writerPath);
+    await writer.open();
+    const ac = new AbortController();
+    const rec = loadRecording(QTDB_302);
+    const feeding = feed(writer, rec.counts, { protocol: 'text', fs: rec.fs, speed: 1, signal: ac.signal });
+    try {
+      const r = await runBluetoothTest({ device: pair.devicePath, seconds: 8, fs: rec.fs, adc: TEST_ADC });
+      expect(r.pass, formatReport(r)).toBe(true);
+      expect(r.transport).toBe('serial');
+      expect(r.beats).toBeGreaterThanOrEqual(3);
+    } finally {
+      ac.abort();
+      await feeding;
+      await writer.close();
+      await pair.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('explains an HC-05 (Bluetooth Classic) named like the old checklist did', async () => {

@@ -13,6 +13,7 @@ import { MotobioError, errorMessage } from '../../util/errors.js';
 import type { BleMode } from '../../sources/ble/ble-source.js';
 import type { NobleFactory } from '../../sources/ble/noble.js';
 import type { SerialTransportFactory } from '../../sources/serial/transport.js';
+import type { AdcScaleOptions } from '../../sources/serial/adc.js';
 import type { SourceStatus } from '../../sources/types.js';
 
 export const summary = 'connect to an ECG sensor, read it for a while, and report PASS/FAIL with the reason';
@@ -23,7 +24,7 @@ export interface BluetoothTestOptions {
   readonly mode?: BleMode;
   readonly baud?: number;
   readonly fs?: number;
-  readonly adcBits?: number;
+  readonly adc?: AdcScaleOptions;
   readonly noble?: NobleFactory;
   readonly serialOpen?: SerialTransportFactory;
   /** Where to look for /dev/rfcomm* when an HC-05 is named (tests point it elsewhere). */
@@ -82,7 +83,7 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
   const source = await createSource(target, {
     ...(o.baud !== undefined ? { baud: o.baud } : {}),
     ...(o.fs !== undefined ? { fs: o.fs } : {}),
-    ...(o.adcBits !== undefined ? { adc: { bits: o.adcBits } } : {}),
+    ...(o.adc !== undefined ? { adc: o.adc } : {}),
     ...(o.mode !== undefined ? { mode: o.mode } : {}),
     ...(o.noble !== undefined ? { noble: o.noble } : {}),
     ...(o.serialOpen !== undefined ? { serialOpen: o.serialOpen } : {}),
@@ -219,10 +220,13 @@ export function formatReport(r: BluetoothTestReport): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE = `usage: motobio test bluetooth --device NAME|ADDRESS|PATH [--seconds N] [--mode auto|hr|ecg] [--baud B] [--fs HZ] [--adc-bits 10|12] [--json]
+const USAGE = `usage: motobio test bluetooth --device NAME|ADDRESS|PATH [--seconds N] [--mode auto|hr|ecg] [--baud B] [--fs HZ]
+                             [--adc-bits 10|12] [--adc-vref V] [--adc-gain G] [--json]
   --device   a BLE strap by name ("Polar H10") or address (C0:FF:EE:00:00:01), or a serial port (/dev/rfcomm0)
   --seconds  how long to read (default ${DEFAULT_TEST_SECONDS})
   --mode     BLE: ecg = Polar raw ECG, hr = Heart Rate Service RR, auto = ECG when offered
+  serial:    --baud (default 115200), --fs firmware sample rate (default 250), --adc-* ADC scaling
+             (defaults: 10 bits, 3.3 V, gain 1100 for an AD8232 board; see docs/serial-protocol.md)
 exit status 0 on PASS, 1 on FAIL, 2 on a usage error
 `;
 
@@ -237,6 +241,8 @@ export async function run(argv: string[]): Promise<number> {
       baud: { type: 'string' },
       fs: { type: 'string' },
       'adc-bits': { type: 'string' },
+      'adc-vref': { type: 'string' },
+      'adc-gain': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -259,7 +265,11 @@ export async function run(argv: string[]): Promise<number> {
       mode,
       ...(values.baud !== undefined ? { baud: numberOption('test bluetooth', 'baud', values.baud, 115200) } : {}),
       ...(values.fs !== undefined ? { fs: numberOption('test bluetooth', 'fs', values.fs, 250) } : {}),
-      ...(values['adc-bits'] !== undefined ? { adcBits: numberOption('test bluetooth', 'adc-bits', values['adc-bits'], 10) } : {}),
+      adc: {
+        ...(values['adc-bits'] !== undefined ? { bits: numberOption('test bluetooth', 'adc-bits', values['adc-bits'], 10) } : {}),
+        ...(values['adc-vref'] !== undefined ? { vrefV: numberOption('test bluetooth', 'adc-vref', values['adc-vref'], 3.3) } : {}),
+        ...(values['adc-gain'] !== undefined ? { gain: numberOption('test bluetooth', 'adc-gain', values['adc-gain'], 1100) } : {}),
+      },
       signal: ac.signal,
     });
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

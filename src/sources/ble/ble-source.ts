@@ -42,6 +42,8 @@ export interface BleSourceOptions {
 export const BLE_SCAN_TIMEOUT_MS = 20_000;
 export const BLE_GATT_TIMEOUT_MS = 10_000;
 export const BLE_ADAPTER_TIMEOUT_MS = 10_000;
+/** How often the link's RSSI is read while connected (a technician watches it fall as the strap moves away). */
+export const BLE_RSSI_INTERVAL_MS = 10_000;
 /** Sensor timestamps further apart than this many frames' worth mean the clock restarted. */
 const MAX_TIMESTAMP_JUMP_S = 60;
 
@@ -217,6 +219,7 @@ export class BleSource extends SourceBase {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     const subscriptions: { ch: NobleCharacteristic; fn: (data: Buffer) => void }[] = [];
+    let rssiTimer: NodeJS.Timeout | undefined;
     try {
       await within(Promise.race([p.connectAsync(), dropped.then(() => Promise.reject(new Error('link dropped while connecting')))]), this.gattTimeoutMs, `connecting to ${this.label()}`);
       this.connections++;
@@ -262,8 +265,17 @@ export class BleSource extends SourceBase {
       }
       this.setState('streaming');
       this.backoff.reset();
+      rssiTimer = setInterval(() => {
+        within(p.updateRssiAsync(), this.gattTimeoutMs, 'reading RSSI').then(
+          (rssi) => {
+            this.rssiDbm = rssi;
+          },
+          () => undefined,
+        );
+      }, BLE_RSSI_INTERVAL_MS);
       return await Promise.race([dropped, aborted]);
     } finally {
+      clearInterval(rssiTimer);
       signal.removeEventListener('abort', onAbort);
       for (const { ch, fn } of subscriptions) ch.off('data', fn);
       this.peripheral = undefined;

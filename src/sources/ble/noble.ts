@@ -27,6 +27,7 @@ export interface NoblePeripheral extends EventEmitter {
   readonly state: string;
   readonly advertisement: { localName?: string; serviceUuids?: string[] };
   connectAsync(): Promise<void>;
+  updateRssiAsync(): Promise<number>;
   disconnectAsync(): Promise<void>;
   discoverAllServicesAndCharacteristicsAsync(): Promise<{ services: NobleService[]; characteristics: NobleCharacteristic[] }>;
 }
