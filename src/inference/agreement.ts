@@ -73,6 +73,21 @@ export async function runRows(modelBytes: Uint8Array, rows: readonly number[][])
   }
 }
 
+/** Runs rows and returns the named outputs, flattened. */
+export async function runRowsAll(modelBytes: Uint8Array, rows: readonly number[][], names: readonly string[]): Promise<Record<string, Float32Array>> {
+  const ort = await loadOrt();
+  const session = await ort.InferenceSession.create(modelBytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    const width = rows[0].length;
+    const flat = new Float32Array(rows.length * width);
+    rows.forEach((r, i) => flat.set(r, i * width));
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', flat, [rows.length, width]) }, [...names]);
+    return Object.fromEntries(names.map((n) => [n, out[n].data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
 export async function agreement(fp32: Uint8Array, int8: Uint8Array, rows: readonly number[][]): Promise<AgreementResult> {
   const a = await runRows(fp32, rows);
   const b = await runRows(int8, rows);

@@ -76,6 +76,26 @@ describe('motobio model quantize', () => {
     expect(decodeModel(readFileSync(output), output).graph.nodes.some((n) => n.opType === 'MatMulInteger')).toBe(true);
   });
 
+  it('--static fixes activation scales from the calibration rows (QDQ form)', async () => {
+    let s = 4;
+    const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+    const layer = (i: number, o: number) => ({ inSize: i, outSize: o, weight: Array.from({ length: i * o }, () => (2 * r() - 1) * Math.sqrt(6 / (i + o))), bias: Array.from({ length: o }, () => (r() - 0.5) * 0.2) });
+    const input = join(dir, 'policy.onnx');
+    writeFileSync(input, encodeModel(buildMlpModel({ layers: [layer(16, 32), layer(32, 5)], activation: 'relu', form: 'matmul' })));
+    const calibration = join(dir, 'cal.ndjson');
+    writeFileSync(calibration, Array.from({ length: 500 }, () => JSON.stringify({ obs: Array.from({ length: 16 }, () => 4 * r() - 2) })).join('\n'));
+    const output = join(dir, 'qdq.onnx');
+    const { code, out } = await capture(() => modelCommand(['quantize', '--in', input, '--out', output, '--calibration', calibration, '--static']));
+    expect(out).toMatch(/quantized 2 node\(s\) \(static QDQ\)/);
+    const share = Number(/= ([\d.]+)% same action/.exec(out)![1]);
+    // An untrained random net has near-ties that int8 may flip; the exit code must follow the 99% rule.
+    expect(share).toBeGreaterThanOrEqual(97);
+    expect(code).toBe(share >= 99 ? 0 : 1);
+    expect(decodeModel(readFileSync(output), output).graph.nodes.filter((n) => n.opType === 'QuantizeLinear')).toHaveLength(2);
+    const err = await modelCommand(['quantize', '--in', input, '--out', output, '--static']).catch((e: unknown) => e);
+    expect((err as Error).message).toContain('--static needs --calibration');
+  });
+
   it('a calibration row of the wrong width names the line', async () => {
     const input = join(dir, 'p.onnx');
     writeFileSync(input, encodeModel(buildMlpModel({ layers: [{ inSize: 4, outSize: 3, weight: new Array<number>(12).fill(0.1), bias: [0, 0, 0] }], activation: 'tanh' })));

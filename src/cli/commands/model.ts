@@ -13,10 +13,12 @@ const USAGE = `usage:
       Checks manifest, SHA-256, input/output names and shapes, opset, ops, int8 present,
       fp32-vs-int8 action agreement on the validation set (>= 99%), latency p50/p99.
       Exit 0 when every check passes, 1 otherwise.
-  motobio model quantize --in model.onnx --out model.int8.onnx [--calibration rows.ndjson] [--full-range]
-      Dynamic int8 (per-channel int8 weights, uint8 activations) for every Gemm/MatMul.
-      Reports the size change and the fp32-vs-int8 agreement on the calibration rows
+  motobio model quantize --in model.onnx --out model.int8.onnx [--calibration rows.ndjson] [--static] [--full-range]
+      int8 for every Gemm/MatMul: per-channel int8 weights and uint8 activations, quantized
+      at run time (dynamic, default) or with fixed scales from the calibration rows (--static,
+      QDQ form). Reports the size change and the fp32-vs-int8 agreement on the calibration rows
       ({"obs": [...]} per line; 2000 standard-normal rows when none are given).
+      --full-range: ±127 weights (default ±63, which x86 AVX2 kernels need; see docs/inference.md).
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -61,12 +63,14 @@ async function quantize(argv: string[]): Promise<number> {
     out: { type: 'string' },
     calibration: { type: 'string' },
     'full-range': { type: 'boolean' },
+    static: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (values.static && !values.calibration) throw new MotobioError('USAGE', 'model quantize: --static needs --calibration rows.ndjson to fix the activation scales');
   if (!values.in || !values.out) throw new MotobioError('USAGE', 'model quantize: --in model.onnx and --out model.int8.onnx are both required');
   const { readFileSync, writeFileSync, existsSync } = await import('node:fs');
   if (!existsSync(values.in)) throw new MotobioError('USAGE', `model quantize: ${values.in}: no such file`);
@@ -79,15 +83,23 @@ async function quantize(argv: string[]): Promise<number> {
   const input = decoded.graph.inputs.find((i) => !decoded.graph.initializers.some((t) => t.name === i.name));
   const width = input?.shape?.[1];
   if (typeof width !== 'number') throw new MotobioError('MODEL_INVALID', `${values.in}: the input has no fixed feature width (shape ${JSON.stringify(input?.shape)}); export with a [batch, F] input`);
-  const { model, report } = quantizeDynamic(decoded, { reduceRange: !values['full-range'] });
-  const int8 = encodeModel(model);
   const rows = values.calibration ? readDataset(values.calibration, width).map((r) => r.obs) : syntheticRows(2000, width);
+  const options = { reduceRange: !values['full-range'] };
+  let quantized: ReturnType<typeof quantizeDynamic>;
+  if (values.static) {
+    const { calibrate, quantizeStatic } = await import('../../inference/quantize-static.js');
+    quantized = quantizeStatic(decoded, await calibrate(decoded, rows), options);
+  } else {
+    quantized = quantizeDynamic(decoded, options);
+  }
+  const { model, report } = quantized;
+  const int8 = encodeModel(model);
   const agree = await agreement(fp32, int8, rows);
   writeFileSync(values.out, int8, { mode: 0o600 });
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   process.stdout.write(
     [
-      `quantized ${report.quantized.length} node(s): ${report.quantized.join(', ')}`,
+      `quantized ${report.quantized.length} node(s) (${values.static ? 'static QDQ' : 'dynamic'}): ${report.quantized.join(', ')}`,
       ...report.skipped.map((s) => `left float: ${s.node} (${s.why})`),
       `size ${fp32.length} -> ${int8.length} bytes (${pct(int8.length / fp32.length)} of fp32)`,
       `agreement fp32 vs int8: ${agree.agree}/${agree.rows} = ${pct(agree.share)} same action on ${values.calibration ? values.calibration : 'synthetic standard-normal rows'}; max probability difference ${agree.maxAbsProbDiff.toFixed(4)}`,
