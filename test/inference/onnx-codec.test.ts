@@ -100,3 +100,27 @@ describe('decoding from a Buffer (as readFileSync returns)', () => {
     expect(Buffer.from(encodeModel(decodeModel(inside, 'buffer'))).equals(Buffer.from(bytes))).toBe(true);
   });
 });
+
+describe('decoder on damaged files', () => {
+  it('3000 seeded byte flips, truncations and insertions: either a model or a MODEL_INVALID error, never anything else', () => {
+    const r = rng(77);
+    const good = encodeModel(buildMlpModel({ layers: [layer(r, 6, 8), layer(r, 8, 5)], activation: 'tanh' }));
+    const other: unknown[] = [];
+    for (let i = 0; i < 3000; i++) {
+      let bytes = Uint8Array.from(good);
+      const kind = i % 3;
+      if (kind === 0) for (let k = 0; k < 1 + Math.floor(r() * 4); k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      else if (kind === 1) bytes = bytes.subarray(0, Math.floor(r() * bytes.length));
+      else {
+        const at = Math.floor(r() * bytes.length);
+        bytes = Uint8Array.from([...bytes.subarray(0, at), Math.floor(r() * 256), ...bytes.subarray(at)]);
+      }
+      try {
+        decodeModel(bytes, 'fuzz');
+      } catch (e) {
+        if (!isMotobioError(e, 'MODEL_INVALID')) other.push(e);
+      }
+    }
+    expect(other).toEqual([]);
+  });
+});
