@@ -98,6 +98,8 @@ export async function cycles(n: number): Promise<void> {
   const ms = (performance.now() - t0) / n;
   console.log(`  ${n} unplug/replug cycles: ${ms.toFixed(0)} ms per cycle, ${source.connectionCount} connections`);
   console.log(`  heap after cycle 10: ${(heap[0] / 1e6).toFixed(2)} MB, after cycle ${n}: ${(heap[1] / 1e6).toFixed(2)} MB (${((heap[1] - heap[0]) / 1e3).toFixed(0)} kB)`);
+  // Known upstream: bindings-cpp's native Poller keeps a persistent callback after close, about
+  // 1 kB per opened port (serialport/node-serialport#1582); the source itself holds nothing.
   console.log(`  rss  after cycle 10: ${(rss[0] / 1e6).toFixed(1)} MB, after cycle ${n}: ${(rss[1] / 1e6).toFixed(1)} MB`);
 }
 

@@ -4,10 +4,12 @@
  * unplug/replug cycles.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialSource } from '../../src/sources/serial/serial-source.js';
+import type { SerialTransport } from '../../src/sources/serial/transport.js';
 import type { SampleChunk } from '../../src/sources/types.js';
 import { PtyPair, PtyWriter } from '../helpers/pty.js';
 import { sourceContract } from './contract.js';
@@ -230,5 +232,26 @@ describe('SerialSource over a real pty', () => {
     await waitFor(() => source!.status().lastError !== undefined, 30_000, 'an error');
     expect(source.status().state).toBe('reconnecting');
     expect(source.status().lastError).toMatch(/ttyNOPE.*not there/);
+  });
+});
+
+describe('SerialSource with an injected transport', () => {
+  it('reopens a link that stays silent (an rfcomm link can die without closing)', async () => {
+    const opened: SerialTransport[] = [];
+    const open = (): Promise<SerialTransport> => {
+      const t = Object.assign(new EventEmitter(), { destroy: () => undefined });
+      opened.push(t);
+      return Promise.resolve(t);
+    };
+    const warnings: string[] = [];
+    const source = new SerialSource({ path: '/dev/rfcomm9', fs: 250, open, stallMs: 100, stallReopenMs: 400, backoff: FAST_BACKOFF });
+    source.on('warning', (w) => warnings.push(w));
+    try {
+      await source.start();
+      await waitFor(() => opened.length >= 3, 30_000, 'reopens');
+      expect(warnings.some((w) => /rfcomm9: no data for [\d.]+ s; reopening/.test(w))).toBe(true);
+    } finally {
+      await source.stop();
+    }
   });
 });

@@ -160,7 +160,7 @@ export class SerialSource extends SourceBase {
       const onAbort = (): void => finish('stopped');
       const watch = setInterval(() => {
         const age = Math.min(this.dataAgeMs(), performance.now() - openedAt);
-        if (age > this.stallReopenMs) finish(`no data for ${Math.round(age / 1000)} s`);
+        if (age > this.stallReopenMs) finish(`no data for ${(age / 1000).toFixed(1)} s`);
         else if (age > this.stallMs && this.state === 'streaming') this.setState('stalled', `${this.path}: no data for ${Math.round(age)} ms`);
       }, WATCH_INTERVAL_MS);
       port.on('data', onData);
