@@ -53,7 +53,7 @@ export interface RulesConfig {
   hr_low_bpm: number;
   /** No beat for this long while the electrodes are on is a safety trigger, s. */
   no_beat_s: number;
-  /** Below this signal quality no coaching decision is made. */
+  /** Signal quality at or above which a heart-rate reading is trusted by the rules. */
   min_quality: number;
 }
 
@@ -207,8 +207,8 @@ export const configSchema = {
           properties: {
             hr_high_bpm: { type: 'number', minimum: 100, maximum: 250, default: 185 },
             hr_low_bpm: { type: 'number', minimum: 20, maximum: 60, default: 35 },
-            no_beat_s: { type: 'number', minimum: 2, maximum: 60, default: 8 },
-            min_quality: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+            no_beat_s: { type: 'number', minimum: 2, maximum: 120, default: 15 },
+            min_quality: { type: 'number', minimum: 0, maximum: 1, default: 0.6 },
           },
         },
       },

@@ -68,9 +68,9 @@ describe('motobio run (embedded defaults)', () => {
     await waitFor('/healthz to answer 200', async () => (await getText(`${base}/healthz`)).status === 200);
 
     // Beats from the real chain and records in the real store, within seconds.
-    const live = await waitFor('beats and stored features', async () => {
-      const s = JSON.parse((await getText(`${base}/status`)).body) as { counters: { beats: number }; outbox: { records: number | null } };
-      return s.counters.beats >= 20 && (s.outbox.records ?? 0) >= 3 ? s : undefined;
+    const live = await waitFor('beats, decisions and stored records', async () => {
+      const s = JSON.parse((await getText(`${base}/status`)).body) as { counters: { beats: number; decisions: number }; outbox: { records: number | null } };
+      return s.counters.beats >= 20 && s.counters.decisions >= 2 && (s.outbox.records ?? 0) >= 5 ? s : undefined;
     });
     const status = JSON.parse((await getText(`${base}/status`)).body) as Record<string, unknown>;
     expect(status['state']).toBe('running');
@@ -121,7 +121,7 @@ describe('motobio run (embedded defaults)', () => {
     db.close();
     const stored = rows.reduce((s, r) => s + r.n, 0);
     expect(stored).toBeGreaterThanOrEqual(live.outbox.records ?? 0);
-    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['clock', 'features']));
+    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(['clock', 'features', 'decision']));
 
     const after = spawnNode([main, 'status', '--url', base]);
     expect((await after.exited).code).toBe(3);
