@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { SignalFeatures } from '../signal/types.js';
 import { errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { ACTIONS, rawFeatures, vectorise, type Action, type CueHistory, type PolicyInput, type RideContext } from './features.js';
+import { rawFeatures, vectorise, type Action, type CueHistory, type PolicyInput, type RideContext } from './features.js';
 import { PolicyModel, argmax, type LoadOptions, type PolicyIdentity } from './policy.js';
 import { DEFAULT_SAFETY, SafetyRules, type SafetyConfig, type SafetyRule, type SafetyTrigger } from './safety.js';
 
@@ -158,6 +158,16 @@ export class DecisionEngine {
     let candidate: PolicyModel;
     try {
       candidate = await PolicyModel.load(manifestPath, this.options.load);
+      // With a reference model and validation set in the manifest, the swap also needs the
+      // full "model validate" (>= 99% fp32-vs-int8 agreement) before it goes into service.
+      if (candidate.manifest.reference && candidate.manifest.validationSet) {
+        const { validateModel } = await import('./validate.js');
+        const report = await validateModel(manifestPath, { samples: 0 });
+        if (!report.ok) {
+          await candidate.release();
+          throw new Error(report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; '));
+        }
+      }
     } catch (e) {
       const error = errorMessage(e);
       this.emit({ type: 'model_swap_rejected', path: manifestPath, error });
@@ -354,4 +364,3 @@ export class DecisionEngine {
   }
 }
 
-export { ACTIONS };

@@ -123,7 +123,7 @@ export async function validateModel(path: string, options: { samples?: number } 
   }
 
   let latency: ValidationReport['latencyMs'];
-  if (int8 && rows) {
+  if (int8 && rows && (options.samples ?? 1000) > 0) {
     const n = options.samples ?? 1000;
     const width = manifest.features.length;
     const times: number[] = [];

@@ -249,3 +249,27 @@ describe('robustness', () => {
   });
 });
 
+
+describe('hot swap runs the full validation when the manifest allows it', () => {
+  it('refuses a candidate whose validation set disagrees with it, keeping the running model', async () => {
+    const { cpSync, readFileSync } = await import('node:fs');
+    const { sha256 } = await import('../../src/inference/manifest.js');
+    const copy = join(dir, 'copy');
+    cpSync(join(import.meta.dirname, '../../models'), copy, { recursive: true });
+    // Tamper with one row's obs (and re-hash it) so it no longer follows from its raw features.
+    const vPath = join(copy, 'default-policy.validation.ndjson');
+    const text = readFileSync(vPath, 'utf8').replace(/"obs":\[[^\]]*\]/, (m) => m.replace('[', '[9,').replace(/,[^,\]]*\]$/, ']'));
+    writeFileSync(vPath, text);
+    const mPath = join(copy, 'default-policy.manifest.json');
+    const m = JSON.parse(readFileSync(mPath, 'utf8')) as { validationSet: { sha256: string } };
+    m.validationSet.sha256 = sha256(Buffer.from(text));
+    writeFileSync(mPath, JSON.stringify(m));
+    const engine = await DecisionEngine.create({ manifestPath: breathingOnHighHr() });
+    const res = await engine.swapModel(mPath);
+    expect(res.ok).toBe(false);
+    expect(!res.ok && res.error).toMatch(/validation set: .*normalis/);
+    expect(engine.status().model?.name).toBe('hr-breathing');
+    expect((await engine.swapModel(DEFAULT_MANIFEST)).ok).toBe(true);
+    await engine.close();
+  });
+});
