@@ -249,6 +249,7 @@ export class DecisionEngine {
       safety = this.safety.evaluate(input.signal, input.ride);
     } catch (e) {
       safetyError = `safety rules failed: ${errorMessage(e)}`;
+      this.log.error({ err: e }, 'inference: safety rules failed');
     }
 
     // The model runs even when safety wins, so the record shows what it would have said.
@@ -294,7 +295,10 @@ export class DecisionEngine {
       reason = 'safety';
       this.lastCue = { action, t };
       this.streak = { action: 'none', count: 0 };
-    } else if (modelAction !== null && probabilities !== null) {
+    } else if (modelAction === null || probabilities === null) {
+      // No model output this time: a half-confirmed cue must not be confirmed across the gap.
+      this.streak = { action: 'none', count: 0 };
+    } else {
       const p = probabilities[modelAction] ?? 0;
       const candidate: Action = p >= this.cfg.minProbability ? modelAction : 'none';
       this.streak = candidate === this.streak.action ? { action: candidate, count: this.streak.count + 1 } : { action: candidate, count: 1 };

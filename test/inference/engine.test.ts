@@ -164,6 +164,15 @@ describe('hysteresis and cooldown', () => {
     await engine.close();
   });
 
+  it('a decision without model output (missing HR) breaks the confirmation streak', async () => {
+    const engine = await DecisionEngine.create({ manifestPath: breathingOnHighHr(), decision: { confirmations: 2 } });
+    expect((await engine.decide({ signal: at(100, { hrBpm: 120 }), ride: RIDE })).reason).toBe('confirming');
+    expect((await engine.decide({ signal: at(110, { hrBpm: Number.NaN }), ride: RIDE })).reason).toBe('features_missing');
+    expect((await engine.decide({ signal: at(120, { hrBpm: 120 }), ride: RIDE })).reason).toBe('confirming');
+    expect((await engine.decide({ signal: at(130, { hrBpm: 120 }), ride: RIDE })).action).toBe('breathing_cue');
+    await engine.close();
+  });
+
   it('a top action below minProbability is not a cue', async () => {
     const engine = await DecisionEngine.create({ manifestPath: breathingOnHighHr(), decision: { confirmations: 1, minProbability: 0.999999 } });
     // HR at exactly mean + 1 std gives logit 0 vs 0: p = 0.2 each.
