@@ -186,9 +186,15 @@ describe('SerialSource over a real pty', () => {
     await pair.plug();
     await writer.open();
     await waitFor(() => source!.connectionCount >= 2, 30_000, 'reopen');
-    await writer.write(encode(rec.counts, 500, 1000, 'binary', rec.fs));
-    await waitFor(() => got.received >= 1000, 30_000, 'samples after replug');
+    // Stay unplugged for a while as far as data goes: the sensor kept sampling meanwhile.
+    await new Promise((r) => setTimeout(r, 1_000));
+    await writer.write(encode(rec.counts, 500, 550, 'binary', rec.fs));
+    await waitFor(() => got.received >= 550, 30_000, 'samples after replug');
     expect(source.status().state).toBe('streaming');
+    // The time unplugged is a gap on the timeline, not spliced out of it.
+    expect(source.status().gaps).toBe(1);
+    const after = got.chunks.find((c) => c.start >= 500)!;
+    expect(after.start).toBeGreaterThan(500 + rec.fs / 2);
   });
 
   it('still reads after 100 unplug/replug cycles, holding no extra handles or listeners', async () => {

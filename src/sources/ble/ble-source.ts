@@ -44,8 +44,8 @@ export const BLE_GATT_TIMEOUT_MS = 10_000;
 export const BLE_ADAPTER_TIMEOUT_MS = 10_000;
 /** How often the link's RSSI is read while connected (a technician watches it fall as the strap moves away). */
 export const BLE_RSSI_INTERVAL_MS = 10_000;
-/** Sensor timestamps further apart than this many frames' worth mean the clock restarted. */
-const MAX_TIMESTAMP_JUMP_S = 60;
+/** Sensor timestamps further apart than this mean the strap's clock restarted (battery change). */
+const MAX_TIMESTAMP_JUMP_S = 3600;
 
 /** The address form noble reports: lower case with colons. */
 function normAddress(a: string): string {
@@ -251,8 +251,9 @@ export class BleSource extends SourceBase {
         onBattery(await within(battery.readAsync(), this.gattTimeoutMs, 'reading the battery level'));
       }
       if (wantEcg) {
+        // lastTimestampNs survives the reconnect: the H10's clock kept running, so the outage
+        // shows up as a gap of the right length on the sample timeline.
         this.activeMode = 'ecg';
-        this.lastTimestampNs = undefined;
         const answer = new Promise<Buffer>((resolve) => control!.once('data', resolve));
         await listen(control!, () => undefined, 'the PMD control point');
         await listen(data!, (d) => this.onEcg(d), 'PMD data');

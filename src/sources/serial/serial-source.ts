@@ -54,6 +54,8 @@ export class SerialSource extends SourceBase {
   /** Sensor counter (seq or millis) expected next; undefined after a (re)connect. */
   private expectSeq: number | undefined;
   private lastDeviceMs: number | undefined;
+  /** Arrival time of the last sample before this connection; its outage becomes a gap. */
+  private outageFromMs: number | undefined;
   private connections = 0;
   /** Bytes dropped by parsers of connections that have since closed. */
   private droppedBefore = 0;
@@ -138,6 +140,8 @@ export class SerialSource extends SourceBase {
     this.counted = { good: 0, bad: 0 };
     this.expectSeq = undefined;
     this.lastDeviceMs = undefined;
+    const age = this.dataAgeMs();
+    this.outageFromMs = Number.isFinite(age) ? performance.now() - age : undefined;
     this.rate.reset();
     const openedAt = performance.now();
     return new Promise<string>((resolve) => {
@@ -183,6 +187,14 @@ export class SerialSource extends SourceBase {
     this.backoff.reset();
     // One chunk per contiguous run; a sequence or clock jump starts a new chunk at its own index.
     let cursor = this.nextSample;
+    if (this.outageFromMs !== undefined) {
+      // First data after a reconnect: the sensor kept sampling while the link was down, so the
+      // outage is a gap on the timeline (the chain then breaks its RR series instead of joining
+      // the beats either side of it into one short interval).
+      const batch = frames.reduce((n, f) => n + f.values.length, 0);
+      cursor += Math.max(0, Math.round(((now - this.outageFromMs) * this.fs!) / 1000) - batch);
+      this.outageFromMs = undefined;
+    }
     let runStart = cursor;
     let run: number[] = [];
     let leadOff = this.leadOff;
