@@ -18,8 +18,8 @@ it(
       expect(built).toEqual(['default-policy.build.json', 'default-policy.fp32.onnx', 'default-policy.int8.onnx', 'default-policy.manifest.json', 'default-policy.validation.ndjson', 'manifest.schema.json']);
       for (const f of built) {
         const same = readFileSync(join(out, f)).equals(readFileSync(join(MODELS, f)));
-        // A difference means the feature code or the build changed: rebuild with "npm run model:build" and commit models/.
-        expect(same, `${f} differs from models/${f}; run "npm run model:build" and commit models/`).toBe(true);
+        // A difference means the signal chain (features) or the build changed since models/ was built.
+        expect(same, `${f} differs from models/${f}: src/signal or src/inference/build changed since the model was built; rebuild with "npm run model:build" (node dist/src/inference/build/build-default-policy.js), check "motobio model validate --model models", and commit models/`).toBe(true);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });
