@@ -4,12 +4,17 @@
  * model never loads onnxruntime.
  *
  * Wired: source (src/sources), chain (src/signal EcgChain), decisions (src/inference
- * DecisionEngine), outbox (src/store Outbox).
+ * DecisionEngine), outbox (src/store Outbox), uplink (src/uplink Uplink over the same store).
+ *
+ * The stop order is source, pipeline flush, store, uplink. Every append is already a durable
+ * transaction, so the store's step only refuses further appends; the SQLite file itself is
+ * closed after the uplink has stopped (it still releases leases and deletes acknowledged
+ * records until then). Records in flight at the stop stay stored and are sent again; the
+ * server drops duplicates by sequence.
+ *
  * TODO(issue 6 integration), left for the lead:
- *   ride      RideContext: riding is assumed true and sensorConnected follows the features
- *             (no ride detection yet); restingHrBpm comes from the rider's calibration.
- *   uplink    the MQTT uplink from src/uplink over the same Outbox instance (uplink.links,
- *             topic_prefix, device.id), reporting link state into ctx.telemetry.setLink.
+ *   ride      RideContext: riding and sensorConnected are assumed true (no ride detection
+ *             yet); restingHrBpm comes from the rider's calibration.
  *   calibration: loadCalibration(resolvePath(ctx.config.calibration_dir, ctx.cwd), sensorId)
  *             and applicableCalibration() (./calibration.ts) give the source's gain, polarity
  *             and sample rate once the sensor id is known.
@@ -20,9 +25,10 @@ import { join } from 'node:path';
 import { MotobioError } from '../util/errors.js';
 import { EcgChain } from '../signal/chain.js';
 import type { Priority, RecordInput } from '../store/types.js';
+import type { Outbox as SqliteOutbox } from '../store/outbox.js';
 import { resolvePath } from './config.js';
 import type { SignalFeatures } from '../signal/types.js';
-import type { DaemonContext, Decision, DecisionEngine, OutboundRecord, Outbox, RecordType, StageFactories } from './context.js';
+import type { DaemonContext, Decision, DecisionEngine, OutboundRecord, Outbox, RecordType, StageFactories, Uplink } from './context.js';
 
 const PRIORITY_OF: Readonly<Record<RecordType, Priority>> = {
   safety: 'safety',
@@ -45,6 +51,12 @@ export function toRecordInput(r: OutboundRecord): RecordInput {
   };
 }
 
+/** Adapters opened by openOutbox, to the store under them (the uplink needs the real one). */
+const stores = new WeakMap<Outbox, { store: SqliteOutbox; closeAfterUplink: boolean }>();
+
+/** How long the uplink may wait for batches in flight at a stop, within the 5 s deadline. */
+export const UPLINK_DRAIN_MS = 1500;
+
 export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
   const { Outbox: SqliteOutbox } = await import('../store/outbox.js');
   const path = resolvePath(ctx.config.store.path, ctx.cwd);
@@ -61,19 +73,84 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
     },
   });
   log.info({ path, records: store.stats().records }, 'store open');
-  return {
+  let closing = false;
+  let onAppend: (() => void) | undefined;
+  const adapter: Outbox & { onAppend(fn: () => void): void } = {
     append(record) {
+      if (closing) throw new MotobioError('STORE_FAILED', `record "${record.type}" made after the store was closed; this is a bug in the daemon's stop order`);
       store.append([toRecordInput(record)]);
+      onAppend?.();
     },
     // Every append is its own durable transaction (WAL, synchronous=FULL): nothing to flush.
     flush: () => Promise.resolve(),
     close() {
-      store.close();
+      closing = true;
+      if (!stores.get(adapter)?.closeAfterUplink) store.close();
       return Promise.resolve();
     },
     depth() {
       const s = store.stats();
       return { records: s.records, bytes: s.bytes };
+    },
+    onAppend(fn) {
+      onAppend = fn;
+    },
+  };
+  stores.set(adapter, { store, closeAfterUplink: false });
+  return adapter;
+}
+
+export async function openUplink(ctx: DaemonContext, outbox: Outbox | undefined): Promise<Uplink> {
+  const entry = outbox ? stores.get(outbox) : undefined;
+  if (!outbox || !entry) throw new MotobioError('INTERNAL', 'the uplink needs the SQLite store, which did not open');
+  const { Uplink: MqttUplink } = await import('../uplink/uplink.js');
+  const { linkFromConfig } = await import('../uplink/from-config.js');
+  const c = ctx.config;
+  const log = ctx.log.child({ mod: 'uplink' });
+  const uplink = new MqttUplink(entry.store, {
+    deviceId: c.device.id,
+    links: c.uplink.links.map((l) => linkFromConfig(l, (p) => resolvePath(p, ctx.cwd))),
+    topicPrefix: c.uplink.topic_prefix,
+    log,
+  });
+  entry.closeAfterUplink = true;
+  (outbox as Outbox & { onAppend?(fn: () => void): void }).onAppend?.(() => uplink.notify());
+  const t = ctx.telemetry;
+  const report = () => {
+    const s = uplink.status();
+    for (const l of s.links) t.setLink(l.name, l.state, l.active);
+    const first = s.links.find((l) => l.active) ?? s.links[0];
+    t.setStatus('uplink', {
+      state: s.active ? 'connected' : 'offline',
+      detail: { active: s.active, switches: s.switches, ackedRecords: s.ackedRecords, inFlightRecords: s.inFlightRecords },
+      ...(first?.lastError ? { lastError: first.lastError } : {}),
+    });
+    const d = outbox.depth();
+    t.setOutbox(d.records, d.bytes);
+  };
+  uplink.on('switch', (e) => {
+    t.countLinkSwitch(e.from ?? 'none', e.to);
+    log.info({ from: e.from, to: e.to, reason: e.reason, darkMs: e.darkMs }, 'uplink switched link');
+    report();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    start() {
+      // Starts offline: connecting happens in the background and never blocks start-up.
+      uplink.start();
+      report();
+      timer = setInterval(report, 1000);
+      timer.unref();
+      return Promise.resolve();
+    },
+    async stop() {
+      clearInterval(timer);
+      try {
+        await uplink.stop(UPLINK_DRAIN_MS);
+        report();
+      } finally {
+        entry.store.close();
+      }
     },
   };
 }
@@ -161,5 +238,6 @@ export function productionStages(): StageFactories {
     },
     decisions: openDecisionEngine,
     outbox: openOutbox,
+    uplink: openUplink,
   };
 }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
+import { startAedes } from '../helpers/brokers.js';
+import { statusTopic } from '../../src/uplink/topics.js';
 import { buildForTest, freePort, getText, killAll, notifyListener, spawnNode, tempDir, waitFor, writeSyntheticRecord, type Proc } from './helpers.js';
 
 let out: string;
@@ -129,6 +131,41 @@ describe('motobio run (embedded defaults)', () => {
     const afterJson = spawnNode([main, 'status', '--url', base, '--json']);
     expect((await afterJson.exited).code).toBe(3);
     expect((JSON.parse(afterJson.stdout.join('')) as { running: boolean }).running).toBe(false);
+  });
+
+  it('starts offline, ships records over MQTT once the broker is there, and says offline (retained) on SIGTERM', async () => {
+    const dir = workDir();
+    const port = await freePort();
+    const brokerPort = await freePort();
+    const env = { ...runEnv(dir, port), MOTOBIO_DEVICE__ID: 'bike-t', MOTOBIO_UPLINK__LINKS__0__NAME: 'lte', MOTOBIO_UPLINK__LINKS__0__URL: `mqtt://127.0.0.1:${brokerPort}` };
+    // No broker yet: the daemon must start anyway and buffer.
+    const proc = spawnNode([main, 'run'], { cwd: dir, env });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('/healthz to answer 200 with no broker', async () => (await getText(`${base}/healthz`)).status === 200);
+    await waitFor('records buffered while offline', async () => {
+      const s = JSON.parse((await getText(`${base}/status`)).body) as { outbox: { records: number | null }; links: Record<string, { state: string }> };
+      return (s.outbox.records ?? 0) >= 3 && s.links['lte']?.state !== 'up';
+    });
+
+    const broker = await startAedes(brokerPort);
+    cleanups.push(() => void broker.close());
+    const published: { topic: string; payload: string; retain: boolean }[] = [];
+    broker.broker.on('publish', (packet, client) => {
+      if (client) published.push({ topic: packet.topic, payload: packet.payload.toString(), retain: packet.retain });
+    });
+    await waitFor('data batches on the broker', () => published.some((p) => p.topic.startsWith('motobio/v1/bike-t/data/') || p.topic.includes('/bike-t/data/')));
+    await waitFor('the link reported up', async () => {
+      const s = JSON.parse((await getText(`${base}/status`)).body) as { links: Record<string, { state: string; active: boolean }> };
+      return s.links['lte']?.state === 'up' && s.links['lte'].active;
+    });
+    const metrics = (await getText(`${base}/metrics`)).body;
+    expect(metrics).toMatch(/^motobio_link_active\{link="lte"\} 1$/m);
+
+    proc.kill('SIGTERM');
+    expect((await proc.exited).code).toBe(0);
+    const offline = published.filter((p) => p.topic === statusTopic('bike-t', 'lte') && p.retain).map((p) => JSON.parse(p.payload) as { state: string });
+    expect(offline[offline.length - 1]?.state).toBe('offline');
+    expect(proc.stderr.join('\n')).toBe('');
   });
 
   it('stops on SIGINT as on SIGTERM, exit 0', async () => {
