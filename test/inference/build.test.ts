@@ -1,11 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import { it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDefaultPolicy } from '../../src/inference/build/build-default-policy.js';
 
-const MODELS = join(import.meta.dirname, '../../models');
-const DATA = join(import.meta.dirname, '../../../shared/data');
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+const MODELS = join(HERE, '../../models');
+const DATA = join(HERE, '../../../shared/data');
 
 it(
   'npm run model:build reproduces the committed default policy byte for byte from the real recordings',

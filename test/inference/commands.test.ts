@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,10 @@ import { buildMlpModel } from '../../src/inference/onnx/mlp.js';
 import { decodeModel, encodeModel } from '../../src/inference/onnx/model.js';
 import { isMotobioError } from '../../src/util/errors.js';
 
-const MODELS = join(import.meta.dirname, '../../models');
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+const MODELS = join(HERE, '../../models');
 
 /** Runs a command module's run() and captures what it prints. */
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
@@ -108,7 +112,7 @@ describe('motobio model quantize', () => {
 
 describe('motobio bench latency', () => {
   it('prints p50/p95/p99 for inference alone and end to end on a real recording', async () => {
-    const { code, out } = await capture(() => benchCommand(['latency', '--samples', '30', '--model', MODELS, '--record', join(import.meta.dirname, '../../../shared/data/mitdb/119')]));
+    const { code, out } = await capture(() => benchCommand(['latency', '--samples', '30', '--model', MODELS, '--record', join(HERE, '../../../shared/data/mitdb/119')]));
     expect(code).toBe(0);
     expect(out).toMatch(/inference alone +p50 [\d.]+ +p95 [\d.]+ +p99 [\d.]+/);
     expect(out).toMatch(/end to end \(-> decision\) +p50 [\d.]+ +p95 [\d.]+ +p99 [\d.]+/);

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, it, expect, afterEach } from 'vitest';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,10 @@ import type { DaemonContext } from '../../src/daemon/context.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
 import { silentLogger } from '../../src/util/log.js';
 
-const MODELS = join(import.meta.dirname, '../../models');
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+const MODELS = join(HERE, '../../models');
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,9 @@ import { DecisionEngine, type EngineEvent } from '../../src/inference/engine.js'
 import type { SignalFeatures } from '../../src/signal/types.js';
 import type { RideContext } from '../../src/inference/features.js';
 import { DEFAULT_MANIFEST, defaultManifest, singleFeatureLayer, writeModel } from './model-fixtures.js';
+
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 const CALM: SignalFeatures = {
   endS: 0,
@@ -264,7 +268,7 @@ describe('hot swap runs the full validation when the manifest allows it', () => 
     const { cpSync, readFileSync } = await import('node:fs');
     const { sha256 } = await import('../../src/inference/manifest.js');
     const copy = join(dir, 'copy');
-    cpSync(join(import.meta.dirname, '../../models'), copy, { recursive: true });
+    cpSync(join(HERE, '../../models'), copy, { recursive: true });
     // Tamper with one row's obs (and re-hash it) so it no longer follows from its raw features.
     const vPath = join(copy, 'default-policy.validation.ndjson');
     const text = readFileSync(vPath, 'utf8').replace(/"obs":\[[^\]]*\]/, (m) => m.replace('[', '[9,').replace(/,[^,\]]*\]$/, ']'));

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /** Builds small, real int8 policy models with manifests in a temp dir, for engine tests. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,10 @@ import { buildMlpModel, DEFAULT_OPSET, type DenseLayer } from '../../src/inferen
 import { decodeModel, encodeModel } from '../../src/inference/onnx/model.js';
 import { quantizeDynamic } from '../../src/inference/quantize.js';
 
-export const DEFAULT_MANIFEST = join(import.meta.dirname, '../../models/default-policy.manifest.json');
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+export const DEFAULT_MANIFEST = join(HERE, '../../models/default-policy.manifest.json');
 
 export function defaultManifest(): ModelManifest {
   return JSON.parse(readFileSync(DEFAULT_MANIFEST, 'utf8')) as ModelManifest;

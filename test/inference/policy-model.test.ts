@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,10 @@ import { sha256, type ModelManifest } from '../../src/inference/manifest.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { DEFAULT_MANIFEST } from './model-fixtures.js';
 
-const MODELS = join(import.meta.dirname, '../../models');
+/** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+const MODELS = join(HERE, '../../models');
 const NAME = 'default-policy.manifest.json';
 
 async function loadError(path: string, options = {}): Promise<Error> {
