@@ -147,7 +147,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (explicit !== undefined) {
     file = resolve(cwd, explicit);
     if (!existsSync(file)) {
-      throw new MotobioError('CONFIG_INVALID', `configuration file ${file} does not exist; check the path, or leave out --config to run on embedded defaults`);
+      const how = options.file !== undefined ? '--config' : 'MOTOBIO_CONFIG';
+      throw new MotobioError('CONFIG_INVALID', `configuration file ${file} (from ${how}) does not exist; check the path, or leave out ${how} to run on embedded defaults`);
     }
   } else if (existsSync(DEFAULT_CONFIG_PATH)) {
     file = DEFAULT_CONFIG_PATH;

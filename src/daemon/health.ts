@@ -56,7 +56,8 @@ export class HealthServer implements Component {
       pid: process.pid,
       state: o.state(),
       startedAt: new Date(o.info.startedAtMs).toISOString(),
-      uptimeS: Math.round((Date.now() - o.info.startedAtMs) / 100) / 10,
+      // Monotonic: a wall clock set at boot must not make the daemon look days old.
+      uptimeS: Math.round(process.uptime() * 10) / 10,
       clock: { bootId: o.clock.bootId, sync: o.clock.sync(), wallMs: Date.now(), monoMs: o.clock.monoMs() },
       config: { file: o.info.configFile ?? null, source: o.info.source, links: o.info.links },
       ...o.telemetry.snapshot(),

@@ -132,7 +132,8 @@ export class Lifecycle {
     this.stateValue = 'stopping';
     if (wasStarting) this.startAbort.abort('stop requested');
     const until = Date.now() + deadlineMs;
-    await this.notifier?.stopping('stopping');
+    // Not awaited: a slow systemd-notify child must not eat the stop deadline.
+    void this.notifier?.stopping('stopping');
     this.notifier?.stopWatchdog();
     let clean = true;
     const order = [...this.entries].filter((e) => e.started).sort((a, b) => a.stopRank - b.stopRank || b.order - a.order);

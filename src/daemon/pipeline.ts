@@ -63,7 +63,7 @@ export class Pipeline implements Component {
     const source = this.parts.source;
     if (!source) return Promise.resolve();
     const onSamples = (c: SampleChunk) => this.guard('samples', () => this.onSamples(source, c));
-    const onRr = (c: RrChunk) => this.guard('rr', () => this.onRr(c));
+    const onRr = (c: RrChunk) => this.guard('rr', () => this.onRr(source, c));
     const onStatus = (s: SourceStatus) => this.onStatus(s);
     const onWarning = (w: string) => this.log.warn({ source: source.id }, w);
     const onEnd = () => {
@@ -118,8 +118,9 @@ export class Pipeline implements Component {
     this.maybeDecide((c.start + c.mv.length) / source.fs);
   }
 
-  private onRr(c: RrChunk): void {
-    const chain = this.chainFor(undefined);
+  private onRr(source: EcgSource, c: RrChunk): void {
+    // A sensor that sends both (Polar H10) gets one chain with its sample rate.
+    const chain = this.chainFor(source.fs);
     if (!chain) return;
     this.lastArrivalMs = c.receivedAtMs;
     for (const rr of c.rrMs) this.rrTimeS += rr / 1000;
