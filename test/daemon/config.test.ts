@@ -139,8 +139,9 @@ describe('loadConfig', () => {
       expect.unreachable();
     } catch (e) {
       expect(isMotobioError(e, 'CONFIG_INVALID')).toBe(true);
-      expect((e as Error).message).toContain('/nonexistent/motobio.yaml does not exist');
+      expect((e as Error).message).toContain('/nonexistent/motobio.yaml (from --config) does not exist');
     }
+    expect(() => loadConfig({ env: { MOTOBIO_CONFIG: '/nonexistent/env.yaml' } })).toThrow('/nonexistent/env.yaml (from MOTOBIO_CONFIG) does not exist');
   });
 
   it('checks referenced files when asked', () => {
