@@ -186,7 +186,8 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         connectTimeout: timeoutMs,
         clean: opts.sessionExpiryS === undefined,
         resubscribe: false,
-        ...(v5 ? { properties: { sessionExpiryInterval: opts.sessionExpiryS ?? 0 } } : {}),
+        // Topic aliases replace the ~30-byte topic by two bytes after its first use on a connection.
+        ...(v5 ? { properties: { sessionExpiryInterval: opts.sessionExpiryS ?? 0 }, autoUseTopicAlias: true, autoAssignTopicAlias: true } : {}),
         ...(cfg.username !== undefined ? { username: cfg.username } : {}),
         ...(cfg.password !== undefined ? { password: cfg.password } : {}),
         ...(opts.will ? { will: { topic: opts.will.topic, payload: opts.will.payload, qos: 1 as const, retain: opts.will.retain } } : {}),

@@ -11,7 +11,7 @@ import type { LinkConfig } from '../../src/uplink/link.js';
 const [path, mode, linkJson] = process.argv.slice(2);
 const link = JSON.parse(linkJson) as LinkConfig;
 const outbox = Outbox.open(path, { deviceId: 'bike-1' });
-const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [link], retryMinMs: 50, retryMaxMs: 200, batchMaxAgeMs: { features: 50, raw: 100 } });
+const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [link], retryMinMs: 50, retryMaxMs: 200, batchMaxAgeMs: { decision: 50, features: 50, status: 50, raw: 100 } });
 uplink.on('acked', () => process.stdout.write('acked\n'));
 uplink.start();
 

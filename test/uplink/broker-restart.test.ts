@@ -58,7 +58,7 @@ describe('disk budget reached while offline', () => {
     cleanups.push(() => proxy.close());
     const outbox = Outbox.open(join(dir, 'outbox.db'), { deviceId: 'bike-1', diskBudgetBytes: 256 * 1024 });
     cleanups.push(() => outbox.close());
-    const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [{ name: 'lte', url: proxy.url }], retryMinMs: 100, retryMaxMs: 300 });
+    const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [{ name: 'lte', url: proxy.url }], retryMinMs: 100, retryMaxMs: 300, batchMaxAgeMs: { decision: 200, features: 200, status: 200, raw: 200 } });
     cleanups.push(() => uplink.stop());
     uplink.start();
     const hour = hourOfRecords(true);

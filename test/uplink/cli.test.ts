@@ -50,7 +50,7 @@ describe('motobio receive', () => {
     const outbox = Outbox.open(join(dir, 'o.db'), { deviceId: 'bike-7' });
     cleanups.push(() => outbox.close());
     outbox.append(hour);
-    const uplink = new Uplink(outbox, { deviceId: 'bike-7', links: [{ name: 'wifi', url: b.url }] });
+    const uplink = new Uplink(outbox, { deviceId: 'bike-7', links: [{ name: 'wifi', url: b.url }], batchMaxAgeMs: { decision: 200, features: 200, status: 200, raw: 200 } });
     cleanups.push(() => uplink.stop());
     uplink.start();
     const r = await done;

@@ -55,7 +55,7 @@ async function rig(opts: { viaProxy: boolean }) {
     holdMs: 2000,
     retryMinMs: 200,
     retryMaxMs: 1000,
-    batchMaxAgeMs: { features: 100 },
+    batchMaxAgeMs: { decision: 100, features: 100, status: 100, raw: 100 },
   });
   cleanups.push(() => uplink.stop());
   const switches: SwitchEvent[] = [];

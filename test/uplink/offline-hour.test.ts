@@ -60,7 +60,7 @@ describe.each(brokers)('an hour offline, then the link comes up: %s', (_name, ma
     cleanups.push(() => proxy.close());
     const outbox = Outbox.open(join(dir, 'outbox.db'), { deviceId: 'bike-1' });
     cleanups.push(() => outbox.close());
-    const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [b.uplinkLink(proxy)], retryMinMs: 100, retryMaxMs: 500 });
+    const uplink = new Uplink(outbox, { deviceId: 'bike-1', links: [b.uplinkLink(proxy)], retryMinMs: 100, retryMaxMs: 500, batchMaxAgeMs: { decision: 200, features: 200, status: 200, raw: 200 } });
     cleanups.push(() => uplink.stop());
     uplink.start();
     const hour = hourOfRecords(true);
