@@ -29,6 +29,8 @@ const LEARN_S = 2;
 const REFRACTORY_S = 0.2;
 const T_WAVE_S = 0.36;
 const SEARCHBACK_FACTOR = 1.66;
+/** Beats reported later than this after their R wave carry `late: true`. */
+const REPORT_BUDGET_S = 0.3;
 const HISTORY = 8;
 /** Threshold sits this far from the noise level towards the QRS level (Hamilton uses 0.3125). */
 const THRESHOLD_FRACTION = 0.4;
@@ -64,8 +66,6 @@ export class RPeakDetector {
   private readonly vfDecimation: number;
   private vfPos = 0;
   private ringPos = 0;
-  /** No search-back is due before this sample (last beat + 1.66 RR). */
-  private searchBackAt = Infinity;
   private readonly vfFilter: BaselineRemover;
 
   private n = 0; // input samples consumed
@@ -86,9 +86,10 @@ export class RPeakDetector {
   private readonly learnCandidates: Candidate[] = [];
   private lastBeatF = -Infinity;
   private lastBeatSlope = 0;
-  private searchedUntil = -Infinity;
-  /** Candidates since the last beat that were under threshold, for search-back. */
+  /** Candidates under the threshold since the last beat, for search-back. */
   private pendingNoise: Candidate[] = [];
+  private searchBackAt = Infinity;
+  private lostCheckAt = Infinity;
 
   /** Ventricular flutter/fibrillation: the ECG is a near-sinusoid and its waves are not beats. */
   private vfLeakage = 1;
@@ -97,6 +98,7 @@ export class RPeakDetector {
   private readonly tWave: number;
   private readonly learnSamples: number;
   private readonly locHalfWindow: number;
+  private readonly reportBudget: number;
 
   constructor(options: DetectorOptions) {
     const fs = options.fs;
@@ -125,6 +127,7 @@ export class RPeakDetector {
     this.tWave = Math.round(T_WAVE_S * fs);
     this.learnSamples = Math.round(LEARN_S * fs);
     this.locHalfWindow = Math.round(0.1 * fs);
+    this.reportBudget = Math.round(REPORT_BUDGET_S * fs);
   }
 
   /** Feeds samples (mV); returns the beats whose decision became final. */
@@ -186,7 +189,10 @@ export class RPeakDetector {
       if (n >= VF_WINDOW_S * this.fs) this.vfLeakage = this.leakage();
     }
     if (this.learning && n >= this.learnSamples) this.endLearning(out);
-    else if (!this.learning && n > this.searchBackAt) this.searchBack(n, out);
+    else if (!this.learning) {
+      if (n > this.searchBackAt) this.searchBack(n, out);
+      if (n > this.lostCheckAt) this.adaptToLoss(n);
+    }
   }
 
   /**
@@ -275,49 +281,57 @@ export class RPeakDetector {
     }
   }
 
+  /**
+   * With no beat for LOST_S, the QRS may have shrunk (electrode moved, lead re-attached):
+   * lower the expected QRS level once per expected RR until beats are found again.
+   */
   private scheduleSearchBack(): void {
     this.searchBackAt =
-      this.rrHistory.length < 2 || this.lastBeatF === -Infinity
-        ? Infinity
-        : Math.max(this.lastBeatF, this.searchedUntil) + SEARCHBACK_FACTOR * mean(this.rrHistory);
+      this.rrHistory.length < 2 || this.lastBeatF === -Infinity ? Infinity : this.lastBeatF + SEARCHBACK_FACTOR * mean(this.rrHistory);
   }
 
+  /**
+   * Pan-Tompkins search-back: 1.66 RR without a beat means one was missed under the threshold;
+   * take the largest candidate since the last beat above half the threshold. Such a beat is
+   * reported late (flagged), which beats not reporting it: one missed beat corrupts two RR
+   * intervals and every HRV window that holds them.
+   */
   private searchBack(n: number, out: Beat[]): void {
-    const rr = mean(this.rrHistory);
+    this.searchBackAt = Infinity;
     let best: Candidate | undefined;
     for (const c of this.pendingNoise) {
       if (c.fIndex - this.lastBeatF < this.refractory) continue;
       if (c.height >= 0.5 * this.threshold && (!best || c.height > best.height)) best = c;
     }
-    if (best) {
-      this.pendingNoise = this.pendingNoise.filter((c) => c.fIndex > best.fIndex);
-      this.accept(best, out);
-    } else {
-      // Nothing to recover: the QRS may have shrunk (electrode moved, lead re-attached), so
-      // lower the expected QRS level, and wait one more RR before looking again.
-      this.searchedUntil = n - Math.round(rr);
-      if (n - this.lastBeatF > LOST_S * this.fs) {
-        for (let i = 0; i < this.qrsPeaks.length; i++) this.qrsPeaks[i] = this.qrsPeaks[i] * LOST_DECAY;
-        this.updateThreshold();
-      }
-      this.scheduleSearchBack();
-    }
+    this.pendingNoise = [];
+    if (best) this.accept(best, out, true);
   }
 
-  private accept(c: Candidate, out: Beat[]): void {
+  private adaptToLoss(n: number): void {
+    const rr = this.rrHistory.length ? mean(this.rrHistory) : this.fs;
+    this.lostCheckAt = n + rr;
+    if (n - this.lastBeatF < LOST_S * this.fs) return;
+    for (let i = 0; i < this.qrsPeaks.length; i++) this.qrsPeaks[i] = this.qrsPeaks[i] * LOST_DECAY;
+    this.updateThreshold();
+  }
+
+  private accept(c: Candidate, out: Beat[], late = false): void {
     if (this.lastBeatF !== -Infinity && c.fIndex - this.lastBeatF < 3 * this.fs) {
       this.rrHistory.push(c.fIndex - this.lastBeatF);
       if (this.rrHistory.length > HISTORY) this.rrHistory.shift();
     }
     this.lastBeatF = c.fIndex;
     this.lastBeatSlope = c.slope;
-    this.pendingNoise = [];
     this.qrsPeaks.push(c.height);
     if (this.qrsPeaks.length > HISTORY) this.qrsPeaks.shift();
     this.updateThreshold();
+    this.lostCheckAt = c.fIndex + LOST_S * this.fs;
+    this.pendingNoise = this.pendingNoise.filter((p) => p.fIndex > c.fIndex);
     this.scheduleSearchBack();
     const beat = this.locate(c);
-    if (beat) out.push(beat);
+    if (!beat) return;
+    // Search-back finds beats late by design; a long noisy hump can delay confirmation too.
+    out.push(late || this.n - beat.sample > this.reportBudget ? { ...beat, late: true } : beat);
   }
 
   private addNoise(h: number): void {

@@ -11,6 +11,12 @@ export interface Beat {
   readonly timeS: number;
   /** Peak amplitude in the filtered signal, mV. */
   readonly amplitude: number;
+  /**
+   * Reported more than 300 ms after its R wave: found by search-back (a beat under the
+   * threshold, recovered once 1.66 RR passed without one) or confirmed late in heavy noise.
+   * Every other beat meets the 300 ms budget.
+   */
+  readonly late?: true;
 }
 
 export type RrLabel = 'normal' | 'ectopic' | 'missed' | 'extra' | 'long' | 'short';

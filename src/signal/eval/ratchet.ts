@@ -94,10 +94,14 @@ export function checkRatchet(recorded: Figures, measured: Figures): RatchetCheck
   return { regressions, improvements, missing };
 }
 
-/** Merges measured figures into the recorded ones, keeping the better of each. */
+/**
+ * Merges measured figures into the recorded ones, keeping the better of each. Only figures with
+ * a target are ratcheted; the rest (118e_6, paced records) are reported, not held.
+ */
 export function raise(recorded: Figures, measured: Figures): Figures {
   const out: Figures = { ...recorded };
   for (const [key, now] of Object.entries(measured)) {
+    if (now.target === undefined) continue;
     const rec = recorded[key];
     if (!rec) out[key] = now;
     else {

@@ -12,8 +12,10 @@ export interface ChainRun {
   quality: QualityWindow[];
   /** HRV every `hrvEveryS` seconds over the trailing `hrvWindowS`. */
   hrv: HrvWindow[];
-  /** Largest delay between a beat's R peak and the chunk end at which it was reported, s. */
+  /** Largest delay between a beat's R peak and the chunk end at which it was reported, s (search-back beats aside). */
   maxReportDelayS: number;
+  /** Beats recovered by search-back, reported late by design. */
+  lateBeats: number;
 }
 
 export interface RunOptions {
@@ -33,13 +35,15 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
   const hrv: HrvWindow[] = [];
   let nextHrv = every > 0 ? every : Infinity;
   let maxDelay = 0;
+  let late = 0;
   for (let i = 0; i < mv.length; i += chunk) {
     const end = Math.min(mv.length, i + chunk);
     const out = chain.push(mv.subarray(i, end));
     for (const b of out.beats) {
       beats.push(b);
       const d = end / fs - b.timeS;
-      if (b.timeS > 3 && d > maxDelay) maxDelay = d;
+      if (b.late) late++;
+      else if (b.timeS > 3 && d > maxDelay) maxDelay = d;
     }
     for (const r of out.rr) rr.push(r);
     for (const q of out.quality) quality.push(q);
@@ -48,5 +52,5 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
       nextHrv += every;
     }
   }
-  return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay };
+  return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay, lateBeats: late };
 }
