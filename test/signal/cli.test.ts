@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -49,15 +49,21 @@ describe('motobio detect and eval', () => {
   });
 
   it('eval fails against a ratchet it does not reach, and --update only raises it', () => {
+    // Ratcheted figures are those with targets (mitdb, nstdb, qtdb, drivedb), named by folder.
+    const db = join(dir, 'mitdb');
+    mkdirSync(db, { recursive: true });
+    for (const ext of ['hea', 'dat', 'atr']) copyFileSync(`test/fixtures/mitdb-208-2min.${ext}`, join(db, `mitdb-208-2min.${ext}`));
     const ratchet = join(dir, 'ratchet.json');
-    writeFileSync(ratchet, JSON.stringify({ figures: { 'fixtures.se': { value: 100.5, better: 'higher' }, 'fixtures.ppv': { value: 50, better: 'higher' } } }));
-    const r = motobio('eval', 'test/fixtures/mitdb-208-2min', 'test/fixtures/mitdb-118-5min', '--ratchet', ratchet);
+    writeFileSync(ratchet, JSON.stringify({ figures: { 'mitdb.se': { value: 100.5, better: 'higher', target: 99.8 }, 'mitdb.ppv': { value: 50, better: 'higher', target: 99.8 } } }));
+    const r = motobio('eval', db, '--ratchet', ratchet);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('fixtures.se');
-    expect(motobio('eval', 'test/fixtures/mitdb-208-2min', '--ratchet', ratchet, '--update').status).toBe(0);
-    const after = JSON.parse(execFileSync('cat', [ratchet], { encoding: 'utf8' })) as { figures: Record<string, { value: number }> };
-    expect(after.figures['fixtures.se'].value).toBe(100.5);
-    expect(after.figures['fixtures.ppv'].value).toBeGreaterThan(99);
+    expect(r.stderr).toContain('mitdb.se');
+    expect(r.stderr).not.toContain('mitdb.ppv:');
+    expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).toBe(0);
+    const after = JSON.parse(readFileSync(ratchet, 'utf8')) as { figures: Record<string, { value: number }> };
+    expect(after.figures['mitdb.se'].value).toBe(100.5);
+    expect(after.figures['mitdb.ppv'].value).toBeGreaterThan(99);
+    expect(after.figures['mitdb.timingSdMs'].value).toBeLessThan(10);
   });
 
   it('a truncated record or an unknown channel is one clear line, not a stack trace', () => {
