@@ -58,7 +58,8 @@ describe('motobio detect and eval', () => {
     const r = motobio('eval', db, '--ratchet', ratchet);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('mitdb.se');
-    expect(r.stderr).not.toContain('mitdb.ppv:');
+    expect(r.stderr).not.toContain('mitdb.ppv: 99');
+    expect(r.stderr).toContain('better than recorded: mitdb.ppv');
     expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).toBe(0);
     const after = JSON.parse(readFileSync(ratchet, 'utf8')) as { figures: Record<string, { value: number }> };
     expect(after.figures['mitdb.se'].value).toBe(100.5);
