@@ -33,6 +33,12 @@ export interface BuildOptions {
   stopDeadlineMs?: number;
 }
 
+/**
+ * A decision running this long means the engine is wedged: the watchdog ping is withheld
+ * so systemd restarts the daemon (the records are in the store already).
+ */
+export const DECISION_STUCK_MS = 60_000;
+
 export function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
@@ -54,14 +60,24 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   const { ctx, stages, telemetry } = options;
   const log = ctx.log;
   const config = ctx.config;
-  const lifecycle = new Lifecycle({ log: log.child({ mod: 'lifecycle' }), notifier: options.notifier, stopDeadlineMs: options.stopDeadlineMs });
-
   let outbox: Outbox | undefined;
   let engine: DecisionEngine | undefined;
   let uplink: Uplink | undefined;
   let source: EcgSource | undefined;
   if (stages.source) source = await stages.source(ctx);
   else notWired(log, 'source');
+  const pipeline = new Pipeline(ctx, {
+    source,
+    makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
+    engine: () => engine,
+    outbox: () => outbox,
+  });
+  const lifecycle = new Lifecycle({
+    log: log.child({ mod: 'lifecycle' }),
+    notifier: options.notifier,
+    stopDeadlineMs: options.stopDeadlineMs,
+    healthy: () => pipeline.decidingForMs() < DECISION_STUCK_MS,
+  });
 
   const health = new HealthServer({
     host: config.health.host,
@@ -78,12 +94,6 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
       source: config.source.kind,
       links: config.uplink.links.map((l) => l.name),
     },
-  });
-  const pipeline = new Pipeline(ctx, {
-    source,
-    makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
-    engine: () => engine,
-    outbox: () => outbox,
   });
 
   lifecycle.add(health, STOP_RANK.health);

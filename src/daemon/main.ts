@@ -47,11 +47,15 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
     const started = await daemon.lifecycle.start(handlers.signal);
     if (!started) log.info('start-up was interrupted; exiting once the stop has finished');
   } catch (e) {
+    // A setting that names something unusable (no such record, a model that is not one) will
+    // not get better by restarting: exit as for an invalid configuration.
+    const settingProblem = isMotobioError(e) && (e.code === 'CONFIG_INVALID' || e.code === 'RECORD_NOT_FOUND' || e.code === 'RECORD_INVALID');
     log.fatal({ err: errorMessage(e), code: isMotobioError(e) ? e.code : undefined }, 'start-up failed');
-    process.stderr.write(`motobio: ${errorMessage(e)}\n`);
+    process.stderr.write(`motobio: ${errorMessage(e)}${settingProblem ? '\n(check the settings with "motobio config check")' : ''}\n`);
+    const code = settingProblem ? EXIT_CONFIG : EXIT_FAILURE;
     // Whatever a failed stage left open must not keep a failed daemon alive.
-    setTimeout(() => process.exit(EXIT_FAILURE), 1000).unref();
-    return EXIT_FAILURE;
+    setTimeout(() => process.exit(code), 1000).unref();
+    return code;
   }
   return new Promise<number>(() => undefined);
 }

@@ -44,6 +44,7 @@ export class Pipeline implements Component {
   private rrTimeS = 0;
   private lastArrivalMs = 0;
   private inflight: Promise<void> | undefined;
+  private decidingSinceMs: number | undefined;
   private readonly pending: PendingDecision[] = [];
   private detach: (() => void) | undefined;
   private skipped = 0;
@@ -166,7 +167,16 @@ export class Pipeline implements Component {
   }
 
   private async drain(): Promise<void> {
-    for (let p = this.pending.shift(); p; p = this.pending.shift()) await this.decide(p);
+    for (let p = this.pending.shift(); p; p = this.pending.shift()) {
+      this.decidingSinceMs = performance.now();
+      await this.decide(p);
+      this.decidingSinceMs = undefined;
+    }
+  }
+
+  /** How long the current decision has been running, ms (0 when none is). */
+  decidingForMs(): number {
+    return this.decidingSinceMs === undefined ? 0 : performance.now() - this.decidingSinceMs;
   }
 
   private async decide({ features, stamp, arrivalMs }: PendingDecision): Promise<void> {

@@ -133,7 +133,7 @@ describe('motobio run (embedded defaults)', () => {
     expect((JSON.parse(afterJson.stdout.join('')) as { running: boolean }).running).toBe(false);
   });
 
-  it('starts offline, ships records over MQTT once the broker is there, and says offline (retained) on SIGTERM', async () => {
+  it('starts offline and buffers, connects once the broker is there (retained online), and says offline (retained) on SIGTERM', async () => {
     const dir = workDir();
     const port = await freePort();
     const brokerPort = await freePort();
@@ -153,7 +153,10 @@ describe('motobio run (embedded defaults)', () => {
     broker.broker.on('publish', (packet, client) => {
       if (client) published.push({ topic: packet.topic, payload: packet.payload.toString(), retain: packet.retain });
     });
-    await waitFor('data batches on the broker', () => published.some((p) => p.topic.startsWith('motobio/v1/bike-t/data/') || p.topic.includes('/bike-t/data/')));
+    // Batching (how long records wait to fill a batch) is the uplink's business and tested there.
+    await waitFor('the retained online status', () =>
+      published.some((p) => p.topic === statusTopic('bike-t', 'lte') && p.retain && (JSON.parse(p.payload) as { state: string }).state === 'online'),
+    );
     await waitFor('the link reported up', async () => {
       const s = JSON.parse((await getText(`${base}/status`)).body) as { links: Record<string, { state: string; active: boolean }> };
       return s.links['lte']?.state === 'up' && s.links['lte'].active;
@@ -192,6 +195,12 @@ describe('motobio run (embedded defaults)', () => {
     const missing = spawnNode([main, 'run', '--config', join(dir, 'nope.yaml')], { cwd: dir });
     expect((await missing.exited).code).toBe(78);
     expect(missing.stderr.join('\n')).toContain('does not exist');
+
+    // A setting naming something unusable is a configuration problem too: no restart loop.
+    const noRecord = spawnNode([main, 'run'], { cwd: dir, env: { MOTOBIO_HEALTH__PORT: '0', MOTOBIO_SOURCE__PATH: join(dir, 'no-such-record') } });
+    expect((await noRecord.exited).code).toBe(78);
+    expect(noRecord.stderr.join('\n')).toContain('no such header file');
+    expect(noRecord.stderr.join('\n')).toContain('motobio config check');
   });
 
   it('exits 1 with a clear message when the health port is taken', async () => {

@@ -154,6 +154,18 @@ describe('daemon wiring', () => {
     expect(s.flushed()).toBe(s.records.length);
   });
 
+  it('reports how long a decision has been running, for the watchdog', async () => {
+    const s = setup(400);
+    const d = await buildDaemon({ ctx: s.ctx, telemetry: s.telemetry, stages: s.stages });
+    await d.lifecycle.start();
+    expect(d.pipeline.decidingForMs()).toBe(0);
+    s.source.pump(6);
+    await waitFor('a decision running', () => d.pipeline.decidingForMs() > 0);
+    await waitFor('the decision done', () => s.records.some((r) => r.type === 'safety'));
+    await waitFor('nothing running', () => d.pipeline.decidingForMs() === 0);
+    await d.lifecycle.stop();
+  });
+
   it('a chunk that throws in the chain is dropped, counted and logged; the daemon carries on', async () => {
     const s = setup();
     let calls = 0;
