@@ -65,6 +65,7 @@ export class RPeakDetector {
   private readonly vfRing: Float64Array;
   private readonly vfDecimation: number;
   private vfPos = 0;
+  private vfCountdown = 1;
   private ringPos = 0;
   private readonly vfFilter: BaselineRemover;
 
@@ -166,7 +167,8 @@ export class RPeakDetector {
     this.ringPos = w + 1 === this.locRing.length ? 0 : w + 1;
     // The VF check needs only the slow waves, so it keeps every vfDecimation-th sample.
     const v = this.vfFilter.step(l);
-    if (n % this.vfDecimation === 0) {
+    if (--this.vfCountdown === 0) {
+      this.vfCountdown = this.vfDecimation;
       this.vfRing[this.vfPos] = v;
       this.vfPos = this.vfPos + 1 === this.vfRing.length ? 0 : this.vfPos + 1;
     }

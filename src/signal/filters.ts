@@ -18,9 +18,9 @@ export class MovingAverage {
   private readonly buf: Float64Array;
   private pos = 0;
   private sum = 0;
-  private count = 0;
-  // Running sums drift by rounding; re-summing every so often keeps hours-long streams exact.
-  private sinceResum = 0;
+  // Running sums drift by rounding; re-summing once per lap of the buffer keeps hours-long
+  // streams exact at a cost of one extra add per sample.
+  private fresh = 0;
 
   constructor(length: number) {
     if (!Number.isInteger(length) || length < 1) throw new RangeError(`moving average length must be a positive integer, got ${length}`);
@@ -30,27 +30,27 @@ export class MovingAverage {
   }
 
   step(x: number): number {
-    const old = this.buf[this.pos];
-    this.buf[this.pos] = x;
-    this.pos = this.pos + 1 === this.length ? 0 : this.pos + 1;
-    this.sum += x - old;
-    if (this.count < this.length) this.count++;
-    if (++this.sinceResum >= 65536) this.resum();
+    const pos = this.pos;
+    const old = this.buf[pos];
+    this.buf[pos] = x;
+    this.fresh += x;
+    if (pos + 1 === this.length) {
+      // One lap done: the exact sum of the buffer is what was added during the lap.
+      this.pos = 0;
+      this.sum = this.fresh;
+      this.fresh = 0;
+    } else {
+      this.pos = pos + 1;
+      this.sum += x - old;
+    }
     return this.sum / this.length;
-  }
-
-  private resum(): void {
-    let s = 0;
-    for (let i = 0; i < this.length; i++) s += this.buf[i];
-    this.sum = s;
-    this.sinceResum = 0;
   }
 
   /** Fills the window with `x`, so a stream that starts at a DC offset does not ring. */
   prime(x: number): void {
     this.buf.fill(x);
     this.sum = x * this.length;
-    this.count = this.length;
+    this.fresh = x * this.pos;
   }
 }
 
@@ -116,8 +116,9 @@ export class BoxcarLowpass {
       for (const s of this.stages) s.prime(x);
       this.primed = true;
     }
+    const st = this.stages;
     let y = x;
-    for (const s of this.stages) y = s.step(y);
+    for (let i = 0; i < st.length; i++) y = st[i].step(y);
     return y;
   }
 }
