@@ -159,6 +159,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const start = async () => {
     const c = spawn(bin, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     c.stderr.on('data', (d: Buffer) => (logText += d.toString()));
+    // A test that times out or a worker that exits must not leave brokers behind.
+    const reap = () => c.kill('SIGKILL');
+    process.once('exit', reap);
+    c.once('exit', () => process.off('exit', reap));
     child = c;
     await waitFor(`mosquitto listening on ${port}`, async () => c.exitCode !== null || (await canConnect(port)), 15_000, 50);
     if (c.exitCode !== null) throw new Error(`mosquitto exited at start (${c.exitCode}): ${logText}`);
