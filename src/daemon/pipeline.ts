@@ -49,6 +49,7 @@ export class Pipeline implements Component {
   private detach: (() => void) | undefined;
   private skipped = 0;
   private droppedNoStore = 0;
+  private appended = 0;
   private readonly log: Logger;
   private readonly periodS: number;
 
@@ -91,6 +92,7 @@ export class Pipeline implements Component {
     this.detach = undefined;
     await this.inflight;
     await this.parts.outbox()?.flush();
+    this.log.info({ appended: this.appended, dropped: this.droppedNoStore }, 'pipeline flushed');
     if (this.skipped > 0) this.log.warn({ skipped: this.skipped }, 'decision periods dropped because decisions fell behind the data');
   }
 
@@ -205,6 +207,7 @@ export class Pipeline implements Component {
       return;
     }
     outbox.append(record);
+    this.appended++;
     const d = outbox.depth();
     this.ctx.telemetry.setOutbox(d.records, d.bytes);
   }
