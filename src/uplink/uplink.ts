@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import type { Outbox } from '../store/outbox.js';
 import { monotonicMs } from '../store/outbox.js';
 import { PRIORITIES, type Priority } from '../store/types.js';
-import { errorMessage } from '../util/errors.js';
+import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { BATCH_CONTENT_TYPE, encodeBatch } from './codec.js';
 import { LinkConnection, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
@@ -136,7 +136,13 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
 
   constructor(outbox: Outbox, opts: UplinkOptions) {
     super();
-    if (opts.links.length === 0) throw new Error('uplink needs at least one link');
+    if (opts.links.length === 0) throw new MotobioError('CONFIG_INVALID', 'uplink: no links configured; add at least one to uplink.links (name, url)');
+    const names = new Set<string>();
+    for (const [i, l] of opts.links.entries()) {
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(l.name ?? '')) throw new MotobioError('CONFIG_INVALID', `uplink.links[${i}].name "${l.name}" must be 1-32 of A-Z a-z 0-9 _ - (it becomes an MQTT topic level)`);
+      if (names.has(l.name)) throw new MotobioError('CONFIG_INVALID', `uplink.links[${i}].name "${l.name}" is used twice; give every link its own name`);
+      names.add(l.name);
+    }
     this.outbox = outbox;
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
@@ -309,11 +315,14 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
         this.tick();
       },
       (e: unknown) => {
+        const msg = errorMessage(e);
         s.state = 'down';
         s.failures++;
-        s.lastError = errorMessage(e);
         s.nextAttemptAt = Date.now() + this.backoff(s.failures);
-        this.log.debug({ link: s.cfg.name, failures: s.failures }, s.lastError);
+        // Say it once per new reason (a bad certificate path must not hide at debug level), not per retry.
+        if (msg !== s.lastError) this.log.warn({ link: s.cfg.name, failures: s.failures }, `link ${s.cfg.name} cannot connect: ${msg}`);
+        else this.log.debug({ link: s.cfg.name, failures: s.failures }, msg);
+        s.lastError = msg;
       },
     );
   }

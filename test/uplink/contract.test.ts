@@ -8,6 +8,7 @@ import { BATCH_DICTIONARY, decodeBatch, encodeBatch, recordBlob } from '../../sr
 import { decodeEcgChunk } from '../../src/store/ecg-codec.js';
 import { SeqTracker } from '../../src/uplink/seq-tracker.js';
 import { parseTopic, dataTopic, statusTopic } from '../../src/uplink/topics.js';
+import { Uplink } from '../../src/uplink/uplink.js';
 import { hourOfRecords } from './records.js';
 
 const schema = (name: string) => JSON.parse(readFileSync(join('docs', 'schemas', name), 'utf8')) as object;
@@ -37,6 +38,19 @@ describe('telemetry contract (docs/telemetry.md, docs/schemas)', () => {
       expect(status({ v: 1, state: 'online', device: 'bike-1', link: 'lte', boot: 'b', at: 1 })).toBe(true);
       box.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses link settings that would break the topic layout, naming the setting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'motobio-contract-'));
+    const box = Outbox.open(join(dir, 'o.db'), { deviceId: 'bike-1' });
+    try {
+      expect(() => new Uplink(box, { deviceId: 'bike-1', links: [] })).toThrow(/no links configured/);
+      expect(() => new Uplink(box, { deviceId: 'bike-1', links: [{ name: 'lte/x', url: 'mqtt://a' }] })).toThrow(/uplink\.links\[0\]\.name "lte\/x"/);
+      expect(() => new Uplink(box, { deviceId: 'bike-1', links: [{ name: 'lte', url: 'mqtt://a' }, { name: 'lte', url: 'mqtt://b' }] })).toThrow(/used twice/);
+    } finally {
+      box.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
