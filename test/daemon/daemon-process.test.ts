@@ -277,7 +277,7 @@ describe('daemon lifecycle in a child process', () => {
   });
 
   it('an uncaught exception is logged, the components are stopped, and the exit is 1', async () => {
-    const { proc } = await startEntry({ MBTEST_THROW_AFTER_MS: '200' });
+    const { proc } = await startEntry({ MBTEST_THROW_AFTER_MS: '200' }, false);
     expect((await proc.exited).code).toBe(1);
     const fatal = proc.logs().find((l) => l['level'] === 60);
     expect(fatal?.['err']).toBe('test: an uncaught exception');
@@ -286,7 +286,7 @@ describe('daemon lifecycle in a child process', () => {
   });
 
   it('an unhandled rejection ends the process with exit 1 too', async () => {
-    const { proc } = await startEntry({ MBTEST_REJECT_AFTER_MS: '200' });
+    const { proc } = await startEntry({ MBTEST_REJECT_AFTER_MS: '200' }, false);
     expect((await proc.exited).code).toBe(1);
     expect(proc.logs().find((l) => l['level'] === 60)?.['kind']).toBe('unhandledRejection');
   });
