@@ -29,6 +29,8 @@ const LEARN_S = 2;
 const REFRACTORY_S = 0.2;
 const T_WAVE_S = 0.36;
 const SEARCHBACK_FACTOR = 1.66;
+/** Inside a beat's refractory period, a candidate this much taller and steeper is the real QRS (see classify). */
+const OVERRIDE = 1.4;
 /** Beats reported later than this after their R wave carry `late: true`. */
 const REPORT_BUDGET_S = 0.3;
 const HISTORY = 8;
@@ -87,6 +89,7 @@ export class RPeakDetector {
   private readonly learnCandidates: Candidate[] = [];
   private lastBeatF = -Infinity;
   private lastBeatSlope = 0;
+  private lastBeatHeight = 0;
   /** Candidates under the threshold since the last beat, for search-back. */
   private pendingNoise: Candidate[] = [];
   private searchBackAt = Infinity;
@@ -264,6 +267,15 @@ export class RPeakDetector {
   private classify(c: Candidate, out: Beat[]): void {
     const since = c.fIndex - this.lastBeatF;
     if (since < this.refractory) {
+      // Much taller and steeper than the beat just taken: that one was a P wave (or noise)
+      // and this is the QRS. Report this one too, and count the other as noise so the
+      // threshold rises above such waves instead of locking onto them every cycle.
+      if (c.height > OVERRIDE * this.lastBeatHeight && c.slope > OVERRIDE * this.lastBeatSlope && this.vfLeakage >= VF_LEAKAGE) {
+        this.qrsPeaks.pop();
+        this.addNoise(this.lastBeatHeight);
+        this.accept(c, out);
+        return;
+      }
       this.addNoise(c.height);
       return;
     }
@@ -324,6 +336,7 @@ export class RPeakDetector {
     }
     this.lastBeatF = c.fIndex;
     this.lastBeatSlope = c.slope;
+    this.lastBeatHeight = c.height;
     this.qrsPeaks.push(c.height);
     if (this.qrsPeaks.length > HISTORY) this.qrsPeaks.shift();
     this.updateThreshold();
