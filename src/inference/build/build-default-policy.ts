@@ -187,6 +187,9 @@ export async function buildDefaultPolicy(dataDir: string, outDir: string, log: (
   const ys = trainSet.map((s) => ACTIONS.indexOf(s.label));
   log(`${trainSet.length} training rows from ${new Set(trainSet.map((s) => s.record)).size} records, ${valSet.length} validation rows`);
   const mlp = train(xs, ys, ACTIONS.length, { hidden: HIDDEN, epochs: 60, batch: 64, lr: 3e-3, seed: 42, inputNoise: 0.03, weightDecay: 1e-4, log });
+  // The fp32 reference gets the int8 quantizer's weights (±63 per output channel), so int8
+  // differs from it only by activation rounding; all figures below are for the snapped model.
+  mlp.snapToInt8Grid(63);
 
   const count = (set: Sample[]) => Object.fromEntries(ACTIONS.map((a) => [a, set.filter((s) => s.label === a).length]));
   const acc = (set: Sample[]) => set.filter((s) => ACTIONS[mlp.predict(encode(s))] === s.label).length / set.length;

@@ -139,6 +139,22 @@ export class Mlp {
     }
   }
 
+  /**
+   * Rounds every weight to the grid the int8 quantizer will use (symmetric, per output channel,
+   * ±qmax), so the fp32 reference and its int8 form share exactly the same weights and differ
+   * only by activation rounding.
+   */
+  snapToInt8Grid(qmax: number): void {
+    for (const l of this.layers) {
+      for (let o = 0; o < l.outSize; o++) {
+        let max = 0;
+        for (let k = 0; k < l.inSize; k++) max = Math.max(max, Math.abs(l.w[o * l.inSize + k]));
+        const s = max > 0 ? max / qmax : 1;
+        for (let k = 0; k < l.inSize; k++) l.w[o * l.inSize + k] = Math.max(-qmax, Math.min(qmax, Math.round(l.w[o * l.inSize + k] / s))) * s;
+      }
+    }
+  }
+
   toDense(): DenseLayer[] {
     return this.layers.map((l) => ({ weight: Float32Array.from(l.w), bias: Float32Array.from(l.b), inSize: l.inSize, outSize: l.outSize }));
   }
