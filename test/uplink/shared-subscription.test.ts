@@ -42,3 +42,18 @@ describe('server scaling with an MQTT 5 shared subscription', () => {
     expect(seqs[0].length + seqs[1].length).toBe(total);
   });
 });
+
+describe('binding a link to a local address', () => {
+  it('connects from the configured address (how a link is pinned to the LTE or WiFi interface)', async () => {
+    const { startAedes } = await import('../helpers/brokers.js');
+    const { LinkConnection } = await import('../../src/uplink/link.js');
+    const b = await startAedes();
+    cleanups.push(() => b.close());
+    const seen: string[] = [];
+    b.broker.on('client', (c) => seen.push(String((c as unknown as { conn: { remoteAddress?: string } }).conn.remoteAddress)));
+    const conn = await LinkConnection.connect({ name: 'lte', url: b.url, localAddress: '127.0.0.2' }, { clientId: 'bind-test' });
+    await waitFor('the broker to see the client', () => seen.length > 0);
+    expect(seen[0]).toMatch(/127\.0\.0\.2$/);
+    await conn.close();
+  });
+});
