@@ -7,8 +7,12 @@
  *   MOTOBIO_LOG_LEVEL=debug                        ->  log_level
  *
  * Values are read as YAML scalars (numbers and booleans become numbers and booleans); a
- * value that must stay a string can be quoted. Variables that are not settings
- * (MOTOBIO_CONFIG) are listed in NOT_SETTINGS and left alone.
+ * value that must stay a string can be quoted.
+ *
+ * Other tools use MOTOBIO_* variables too (MOTOBIO_CONFIG, MOTOBIO_BENCH_DATA ...): a variable
+ * is a setting when its path has a level ("__") or it names a top-level setting
+ * (MOTOBIO_LOG_LEVEL). Those are validated like the file, so a typo inside a section
+ * (MOTOBIO_UPLINK__LIKNS__0__URL) is an error, not silently ignored.
  */
 import { parse as parseYaml } from 'yaml';
 
@@ -22,10 +26,12 @@ export interface EnvOverride {
   readonly value: unknown;
 }
 
-export function envOverrides(env: NodeJS.ProcessEnv): EnvOverride[] {
+export function envOverrides(env: NodeJS.ProcessEnv, topLevelSettings: ReadonlySet<string> = new Set()): EnvOverride[] {
   const out: EnvOverride[] = [];
   for (const [variable, raw] of Object.entries(env)) {
     if (!variable.startsWith(ENV_PREFIX) || NOT_SETTINGS.has(variable) || raw === undefined) continue;
+    const rest = variable.slice(ENV_PREFIX.length);
+    if (!rest.includes('__') && !topLevelSettings.has(rest.toLowerCase())) continue;
     const path = variable
       .slice(ENV_PREFIX.length)
       .split('__')

@@ -114,7 +114,9 @@ function issueFromAjv(e: ErrorObject, envPaths: Map<string, string>): ConfigIssu
       message = custom ?? e.message ?? 'is invalid';
   }
   const path = formatPath(segs);
-  const fromEnv = [...envPaths].find(([p]) => p === path || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
+  const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`);
+  // The value came from a variable at this path, above it (a whole entry), or below it (an unknown key).
+  const fromEnv = [...envPaths].find(([p]) => within(path, p) || (path !== '' && within(p, path)));
   return { path, message: fromEnv ? `${message} (from environment variable ${fromEnv[1]})` : message };
 }
 
@@ -169,7 +171,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     }
   }
 
-  const overrides: EnvOverride[] = envOverrides(env);
+  const topLevel = new Set(Object.entries(configSchema.properties).flatMap(([k, v]) => ('properties' in v ? [] : [k])));
+  const overrides: EnvOverride[] = envOverrides(env, topLevel);
   const envPaths = new Map(overrides.map((o) => [formatPath(o.path), o.variable]));
   applyOverrides(raw as Record<string, unknown>, overrides);
 

@@ -123,7 +123,10 @@ describe('loadConfig', () => {
 
   it('says which environment variable a bad value came from', () => {
     expect(issues(() => loadConfig({ env: { MOTOBIO_HEALTH__PORT: '99999' } }))).toEqual(['health.port: must be <= 65535 (from environment variable MOTOBIO_HEALTH__PORT)']);
-    expect(issues(() => loadConfig({ env: { MOTOBIO_NOPE: '1' } }))[0]).toMatch(/^nope: unknown setting; .* \(from environment variable MOTOBIO_NOPE\)$/);
+    expect(issues(() => loadConfig({ env: { MOTOBIO_UPLINK__LIKNS: '1' } }))[0]).toMatch(/^uplink\.likns: unknown setting; .* \(from environment variable MOTOBIO_UPLINK__LIKNS\)$/);
+    expect(issues(() => loadConfig({ env: { MOTOBIO_NOPE__X: '1' } }))[0]).toMatch(/^nope: unknown setting; .* \(from environment variable MOTOBIO_NOPE__X\)$/);
+    // Other tools' variables without a level are not settings.
+    expect(loadConfig({ env: { MOTOBIO_BENCH_DATA: '/x', MOTOBIO_RECEIVE_PASSWORD: 'p' } }).envVariables).toEqual([]);
   });
 
   it('reports YAML syntax errors with their line, and a non-mapping document', () => {
@@ -186,7 +189,7 @@ describe('docs/config.md', () => {
 
 describe('environment variable mapping', () => {
   it('maps double underscores to levels and numbers to indices', () => {
-    const o = envOverrides({ MOTOBIO_UPLINK__LINKS__1__TLS__CA: '/etc/motobio/ca.pem', MOTOBIO_SIGNAL__POWERLINE_HZ: '60', MOTOBIO_CONFIG: 'x' });
+    const o = envOverrides({ MOTOBIO_UPLINK__LINKS__1__TLS__CA: '/etc/motobio/ca.pem', MOTOBIO_SIGNAL__POWERLINE_HZ: '60', MOTOBIO_CONFIG: 'x', MOTOBIO_BENCH_DATA: 'y' });
     expect(o.map((x) => [formatPath(x.path), x.value])).toEqual([
       ['signal.powerline_hz', 60],
       ['uplink.links[1].tls.ca', '/etc/motobio/ca.pem'],
