@@ -43,3 +43,9 @@ export function transpiledRoot(): string {
   built = out;
   return out;
 }
+
+/** Removes the transpiled tree; call from afterAll (a vitest worker may end without 'exit'). */
+export function removeTranspiled(): void {
+  if (built !== undefined) rmSync(built, { recursive: true, force: true });
+  built = undefined;
+}

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,9 +8,10 @@ import { decodeEcgChunk, encodeEcgChunk } from '../../src/store/ecg-codec.js';
 import type { RecordInput } from '../../src/store/types.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
-import { transpiledRoot } from '../helpers/transpile.js';
+import { removeTranspiled, transpiledRoot } from '../helpers/transpile.js';
 
 let dir: string;
+afterAll(() => removeTranspiled());
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'motobio-store-'));
 });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { Outbox } from '../../src/store/outbox.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 import { startMosquitto, waitFor } from '../helpers/brokers.js';
-import { transpiledRoot } from '../helpers/transpile.js';
+import { removeTranspiled, transpiledRoot } from '../helpers/transpile.js';
 
 let dir: string;
+afterAll(() => removeTranspiled());
 const cleanups: (() => Promise<void> | void)[] = [];
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'motobio-crash-'));
