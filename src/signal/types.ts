@@ -7,7 +7,7 @@
 export interface Beat {
   /** Sample index of the R peak on the input timeline (filter delay already removed). */
   readonly sample: number;
-  /** Same instant in seconds from the start of the stream. */
+  /** The R peak in seconds from the start of the stream, interpolated between samples. */
   readonly timeS: number;
   /** Peak amplitude in the filtered signal, mV. */
   readonly amplitude: number;

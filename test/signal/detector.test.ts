@@ -50,6 +50,32 @@ describe('R-peak detection on real annotated ECG', () => {
     expect(m.fn + m.fp).toBeLessThanOrEqual(3);
   });
 
+  it('at 130 Hz (Polar H10) interpolates the R peak: RR intervals closer to the reference than whole samples allow', () => {
+    const { mv, fs, ref } = load('mitdb-118-5min');
+    const x = resample(mv, fs, 130);
+    const d = new RPeakDetector({ fs: 130 });
+    const beats = d.push(x);
+    const refS = ref.map((r) => r / fs);
+    const rrError = (times: number[]): number => {
+      // Match each beat to its reference, then compare successive intervals.
+      const pairs = times.map((t) => [t, refS.reduce((b, r) => (Math.abs(r - t) < Math.abs(b - t) ? r : b), Infinity)] as const);
+      let sq = 0;
+      let n = 0;
+      for (let i = 1; i < pairs.length; i++) {
+        const e = pairs[i]![0] - pairs[i - 1]![0] - (pairs[i]![1] - pairs[i - 1]![1]);
+        if (Math.abs(e) < 0.05) {
+          sq += e * e;
+          n++;
+        }
+      }
+      return Math.sqrt(sq / n) * 1000;
+    };
+    const interpolated = rrError(beats.map((b) => b.timeS));
+    const whole = rrError(beats.map((b) => b.sample / 130));
+    expect(interpolated).toBeLessThan(whole * 0.9);
+    expect(interpolated).toBeLessThan(6);
+  });
+
   it('finds the same beats whatever the chunk size', () => {
     const { mv, fs } = load('qtdb-sel302-2min');
     const a = detect(mv, fs, 1);
