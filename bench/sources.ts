@@ -22,7 +22,7 @@ import { TextParser, encodeTextLine } from '../src/sources/serial/text-protocol.
 import { ReplaySource } from '../src/sources/replay.js';
 import { readRecord, toPhysical } from '../src/sources/wfdb/record.js';
 
-const RECORD = fileURLToPath(new URL('../../test/fixtures/mitdb-118-ch0-5min', import.meta.url));
+const RECORD = fileURLToPath(new URL('../../test/fixtures/mitdb-118-5min', import.meta.url));
 const ADC = { bits: 12, vrefV: 3.3, gain: 300 };
 
 function gc(): void {

@@ -18,7 +18,7 @@ export type SourceKindSetting = (typeof SOURCE_KINDS)[number];
  * Placeholder for the bundled excerpt of a real drive that the embedded defaults replay.
  * TODO(issue 6 integration): the lead points this at the committed excerpt.
  */
-export const DEFAULT_REPLAY_PATH = 'pkg:fixtures/drive05-excerpt';
+export const DEFAULT_REPLAY_PATH = 'pkg:src/sources/recordings/drive05-ecg-5min';
 export const DEFAULT_MODEL_DIR = 'pkg:models';
 export const DEFAULT_STORE_PATH = './var/motobio.db';
 export const DEFAULT_HEALTH_PORT = 7411;

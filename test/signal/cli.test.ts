@@ -42,7 +42,7 @@ describe('motobio detect and eval', () => {
   });
 
   it('eval scores a record without annotations on its HR channel (drivedb)', () => {
-    const r = motobio('eval', 'test/fixtures/drive05-ecg-5min', '--json');
+    const r = motobio('eval', 'src/sources/recordings/drive05-ecg-5min', '--json');
     const rep = JSON.parse(r.stdout) as { hrOnly: { hrMaeBpm: number; windows: number }[] };
     expect(rep.hrOnly[0].windows).toBeGreaterThan(20);
     expect(rep.hrOnly[0].hrMaeBpm).toBeLessThan(2);

@@ -64,7 +64,7 @@ describe('WFDB signals', () => {
   });
 
   it('splits interleaved signals of a real record and applies gain and baseline', () => {
-    const rec = readRecord('test/fixtures/drive05-ecg-5min');
+    const rec = readRecord('src/sources/recordings/drive05-ecg-5min');
     expect(rec.signals.map((s) => s.fs)).toEqual([496, 15.5]);
     expect(rec.signals[0].adc.length).toBe(32 * rec.signals[1].adc.length);
     const hr = toPhysical(rec.signals[1]);

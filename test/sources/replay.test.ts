@@ -5,7 +5,7 @@ import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
 import type { SampleChunk } from '../../src/sources/types.js';
 import { sourceContract } from './contract.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/mitdb-118-ch0-5min', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/mitdb-118-5min', import.meta.url));
 
 sourceContract('replay', () => Promise.resolve({ source: new ReplaySource({ record: FIXTURE, speed: 20 }), cleanup: () => Promise.resolve() }));
 

@@ -9,8 +9,8 @@ import { encodeTextLine } from '../../src/sources/serial/text-protocol.js';
 import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
 import type { PtyWriter } from '../helpers/pty.js';
 
-export const MITDB_118 = fileURLToPath(new URL('../fixtures/mitdb-118-ch0-5min', import.meta.url));
-export const QTDB_302 = fileURLToPath(new URL('../fixtures/qtdb-sel302-ch0-2min', import.meta.url));
+export const MITDB_118 = fileURLToPath(new URL('../fixtures/mitdb-118-5min', import.meta.url));
+export const QTDB_302 = fileURLToPath(new URL('../fixtures/qtdb-sel302-2min', import.meta.url));
 
 /** A 12-bit ADC and a gain that keeps the records' few-mV QRS complexes inside the range. */
 export const TEST_ADC: AdcScaleOptions = { bits: 12, vrefV: 3.3, gain: 300 };

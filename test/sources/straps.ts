@@ -4,18 +4,18 @@
  * resampled to the H10's 130 Hz). Faults are options: never send, send only zero RR, report no
  * skin contact, drop the link.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { beatSamples, readAnnotations } from '../../src/sources/wfdb/annotations.js';
 import { BATTERY_LEVEL, BATTERY_SERVICE, encodeHeartRateMeasurement, HRS_MEASUREMENT, HRS_SERVICE } from '../../src/sources/ble/hrs.js';
 import { encodeControlResponse, encodeEcgFrame, PMD_CONTROL, PMD_DATA, PMD_SERVICE, POLAR_ECG_FS } from '../../src/sources/ble/pmd.js';
 import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
 import type { SimController, SimDevice } from '../helpers/ble-sim.js';
-import { QTDB_302 } from './serial-feed.js';
+import { MITDB_118, QTDB_302 } from './serial-feed.js';
 
-export const RR1024: number[] = readFileSync(fileURLToPath(new URL('../fixtures/mitdb-118-rr1024-5min.txt', import.meta.url)), 'utf8')
-  .split('\n')
-  .filter((l) => l !== '' && !l.startsWith('#'))
-  .map(Number);
+/** RR intervals of mitdb/118 (first 5 min, reference beats) in 1/1024 s, as a BLE strap reports them. */
+export const RR1024: number[] = (() => {
+  const beats = beatSamples(readAnnotations(MITDB_118));
+  return beats.slice(1).map((b, i) => Math.round(((b - beats[i]) / 360) * 1024));
+})();
 
 /** qtdb/sel302 channel 0, linearly resampled to 130 Hz, in µV. */
 export function polarEcgUv(): Int32Array {
