@@ -64,7 +64,7 @@ export interface InferenceConfig {
 
 export interface StoreConfig {
   path: string;
-  /** Disk the store may use before it evicts the oldest records already delivered, MB. */
+  /** Disk the store may use, MB; past it the lowest-priority, oldest undelivered records are evicted (safety events last), and each eviction is reported. */
   disk_budget_mb: number;
 }
 

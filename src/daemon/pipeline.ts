@@ -13,6 +13,7 @@
  * oldest waiting period is dropped and counted. Stopping ("pipeline flush") detaches from
  * the source, lets the queue drain and makes the outbox durable.
  */
+import { ChunkAligner } from '../sources/timeline.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import { errorMessage, isMotobioError } from '../util/errors.js';
@@ -40,6 +41,7 @@ export interface PipelineParts {
 export class Pipeline implements Component {
   readonly name = 'pipeline';
   private chain: SignalChain | undefined;
+  private readonly aligner = new ChunkAligner();
   private nextDecisionS: number | undefined;
   private rrTimeS = 0;
   private lastArrivalMs = 0;
@@ -116,7 +118,10 @@ export class Pipeline implements Component {
     const chain = this.chainFor(source.fs);
     if (!chain || !source.fs) return;
     this.lastArrivalMs = c.receivedAtMs;
-    const out = chain.push(c.mv);
+    // Lost samples (sequence gaps, an unplug) come back as NaN so the timeline never shifts.
+    const mv = this.aligner.push(c);
+    if (mv.length === 0) return;
+    const out = chain.push(mv);
     this.report(out, c.receivedAtMs);
     this.maybeDecide((c.start + c.mv.length) / source.fs);
   }
