@@ -12,17 +12,18 @@
  * records until then). Records in flight at the stop stay stored and are sent again; the
  * server drops duplicates by sequence.
  *
- * TODO(issue 6 integration), left for the lead:
- *   ride      RideContext: riding and sensorConnected are assumed true (no ride detection
- *             yet); restingHrBpm comes from the rider's calibration.
- *   calibration: loadCalibration(resolvePath(ctx.config.calibration_dir, ctx.cwd), sensorId)
- *             and applicableCalibration() (./calibration.ts) give the source's gain, polarity
- *             and sample rate once the sensor id is known.
+ * A sensor's passed calibration (calibration_dir/<sensor id>.json) sets the chain's gain,
+ * polarity and sample rate.
+ *
+ * Not wired yet: RideContext (riding and sensorConnected are assumed true, no ride detection;
+ * no resting heart rate per rider).
  * A stage left out here runs as "not wired" (the daemon logs it once and carries on).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MotobioError } from '../util/errors.js';
+import { MotobioError, errorMessage } from '../util/errors.js';
+import { applicableCalibration, loadCalibration, type CalibrationProfile } from './calibration.js';
+import { sensorIdFor } from './calibrate.js';
 import { EcgChain } from '../signal/chain.js';
 import type { Priority, RecordInput } from '../store/types.js';
 import type { Outbox as SqliteOutbox } from '../store/outbox.js';
@@ -213,6 +214,28 @@ export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEn
   };
 }
 
+/**
+ * The passed calibration profile of the configured sensor (calibration_dir/<sensor id>.json,
+ * the id `motobio calibrate ecg` gives the device), or undefined with the reason logged. A
+ * broken profile is reported and the sensor runs uncalibrated: a file never stops the daemon.
+ */
+function sensorCalibration(ctx: DaemonContext): CalibrationProfile['apply'] | undefined {
+  const s = ctx.config.source;
+  if (s.kind === 'replay' || !s.device) return undefined;
+  const dir = resolvePath(ctx.config.calibration_dir, ctx.cwd);
+  const id = sensorIdFor(s.device);
+  const log = ctx.log.child({ mod: 'calibration' });
+  try {
+    const got = applicableCalibration(loadCalibration(dir, id));
+    if (got.apply) log.info({ sensor: id, apply: got.apply }, 'calibration applied');
+    else log.warn({ sensor: id }, got.reason);
+    return got.apply;
+  } catch (e) {
+    log.error({ sensor: id, err: errorMessage(e) }, 'calibration profile unusable; the sensor runs uncalibrated');
+    return undefined;
+  }
+}
+
 export function productionStages(): StageFactories {
   return {
     async source(ctx) {
@@ -233,8 +256,12 @@ export function productionStages(): StageFactories {
       }
       return createSource(target, { channel: s.channel });
     },
-    chain(_ctx, fs) {
-      return new EcgChain(fs === undefined ? {} : { fs });
+    chain(ctx, fs) {
+      const cal = fs === undefined ? undefined : sensorCalibration(ctx);
+      return new EcgChain({
+        ...(fs === undefined ? {} : { fs: cal?.fs_hz ?? fs }),
+        ...(cal ? { scale: cal.gain * (cal.invert ? -1 : 1) } : {}),
+      });
     },
     decisions: openDecisionEngine,
     outbox: openOutbox,

@@ -22,6 +22,11 @@ export interface ChainOutput {
 export interface EcgChainOptions {
   /** Sampling rate of raw ECG; omit for an RR-only sensor. */
   fs?: number;
+  /**
+   * Multiplier applied to every sample: a technician's calibration (gain, and -1 for
+   * electrodes that were swapped) so that R peaks point up at their true size.
+   */
+  scale?: number;
 }
 
 const HISTORY_S = 300;
@@ -41,9 +46,12 @@ export class EcgChain {
   private nowS = 0;
   private leadOff = false;
   private rrContact: boolean | undefined;
+  private readonly scale: number;
 
   constructor(options: EcgChainOptions = {}) {
     this.fs = options.fs;
+    this.scale = options.scale ?? 1;
+    if (!(Number.isFinite(this.scale) && this.scale !== 0)) throw new RangeError(`calibration scale must be a non-zero number, got ${this.scale}`);
     if (options.fs !== undefined) {
       this.detector = new RPeakDetector({ fs: options.fs });
       this.qualityIndex = new QualityIndex(options.fs);

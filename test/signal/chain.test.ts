@@ -59,6 +59,18 @@ describe('signal-quality index', () => {
   });
 });
 
+describe('calibration scale', () => {
+  it('undoes swapped electrodes: an inverted record with scale -1 gives the beats of the original', () => {
+    const rec = readRecord('test/fixtures/mitdb-208-2min');
+    const mv = toPhysical(rec.signals[0]);
+    const beatsOf = (x: Float64Array, scale?: number): number[] =>
+      new EcgChain({ fs: 360, ...(scale === undefined ? {} : { scale }) }).push(x).beats.map((b) => b.sample);
+    const original = beatsOf(mv);
+    expect(beatsOf(mv.map((v) => -v), -1)).toEqual(original);
+    expect(() => new EcgChain({ fs: 360, scale: 0 })).toThrow(/non-zero/);
+  });
+});
+
 describe('chain features', () => {
   it('gives heart rate, HRV after 60 s and LF/HF after 120 s, null before', () => {
     const fs = 250;

@@ -1,0 +1,79 @@
+import { hostname, userInfo } from 'node:os';
+import { numberOption, parseCommandArgs } from '../args.js';
+import { MotobioError } from '../../util/errors.js';
+
+export const summary = 'guided calibration of an ECG sensor; writes calibration/<sensor-id>.json';
+
+const USAGE = `usage: motobio calibrate ecg --device PATH|NAME|ADDRESS [--seconds 60] [--technician NAME]
+       [--unit ID] [--sensor-id ID] [--firmware VERSION] [--reference-hr BPM]
+       [--dir calibration] [--baud N] [--fs HZ] [--json]
+
+Connects to the sensor, checks its sample rate, lead-off, baseline and noise floor, QRS
+amplitude and polarity, then shows live heart rate and quality for --seconds; ends with PASS or
+FAIL and the reasons, and writes the profile the daemon applies (DIR/<sensor-id>.json).
+Exit 0 on PASS, 1 on FAIL.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(
+    'calibrate ecg',
+    argv,
+    {
+      device: { type: 'string' },
+      seconds: { type: 'string' },
+      technician: { type: 'string' },
+      unit: { type: 'string' },
+      'sensor-id': { type: 'string' },
+      firmware: { type: 'string' },
+      'reference-hr': { type: 'string' },
+      dir: { type: 'string', default: 'calibration' },
+      baud: { type: 'string' },
+      fs: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    false,
+  );
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!values.device) throw new MotobioError('USAGE', `calibrate ecg: --device is required\n${USAGE}`);
+  const cmd = 'calibrate ecg';
+  const { runCalibration } = await import('../../daemon/calibrate.js');
+  const r = await runCalibration({
+    device: values.device,
+    seconds: numberOption(cmd, 'seconds', values.seconds, 60),
+    technician: values.technician ?? userInfo().username,
+    unit: values.unit ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-'),
+    dir: values.dir,
+    ...(values['sensor-id'] !== undefined ? { sensorId: values['sensor-id'] } : {}),
+    ...(values.firmware !== undefined ? { firmware: values.firmware } : {}),
+    ...(values['reference-hr'] !== undefined ? { referenceHrBpm: numberOption(cmd, 'reference-hr', values['reference-hr'], 0) } : {}),
+    ...(values.baud !== undefined ? { baud: numberOption(cmd, 'baud', values.baud, 115200) } : {}),
+    ...(values.fs !== undefined ? { fs: numberOption(cmd, 'fs', values.fs, 250) } : {}),
+    onProgress: (p) => {
+      if (!values.json) process.stdout.write(`[${p.elapsedS.toFixed(0).padStart(3)} s] ${p.message}\n`);
+    },
+  });
+  const p = r.profile;
+  if (values.json) process.stdout.write(`${JSON.stringify({ ...p, file: r.file ?? null })}\n`);
+  else {
+    const m = p.measured;
+    process.stdout.write(
+      [
+        '',
+        `sensor        ${p.sensor_id} (${p.sensor.device})`,
+        `sample rate   ${m.fs_measured_hz} Hz measured, ${m.fs_nominal_hz} Hz nominal`,
+        `lead-off      ${m.lead_off ? 'seen' : 'never'}`,
+        `baseline      ${m.baseline_mv} mV; noise floor ${m.noise_floor_uv_rms} µV rms`,
+        `QRS           ${m.amplitude_mv} mV, polarity ${m.polarity === 1 ? 'normal' : 'inverted (corrected in software)'}`,
+        `heart rate    ${m.hr_bpm === null ? '-' : `${m.hr_bpm} bpm`}${m.hr_reference_bpm != null ? ` (reference ${m.hr_reference_bpm})` : ''}; quality ${m.quality}`,
+        `result        ${p.result.toUpperCase()}${p.reasons.length ? `: ${p.reasons.join('; ')}` : ''}`,
+        r.file ? `profile       ${r.file}` : '',
+        '',
+      ].join('\n'),
+    );
+  }
+  return p.result === 'pass' ? 0 : 1;
+}
