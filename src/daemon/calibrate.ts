@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { MotobioError } from '../util/errors.js';
 import type { SourceOptions } from '../sources/factory.js';
 import type { Beat } from '../signal/types.js';
+import { median } from '../signal/rr.js';
 import { SENSOR_ID_PATTERN, validateCalibration, type CalibrationProfile } from './calibration.js';
 
 export interface CalibrationOptions extends SourceOptions {
@@ -253,11 +254,6 @@ function writeProfile(dir: string, profile: CalibrationProfile): string {
   return file;
 }
 
-function median(a: number[]): number {
-  const s = Float64Array.from(a).sort();
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function round(v: number, digits: number): number {
   const k = 10 ** digits;

@@ -11,6 +11,7 @@
  * seconds so the same code runs at 130 Hz (Polar H10) and 500 Hz.
  */
 import { BaselineRemover, BoxcarLowpass, DelayLine, MovingAverage, oddLength } from './filters.js';
+import { median } from './rr.js';
 import type { Beat } from './types.js';
 
 export interface DetectorOptions {
@@ -356,7 +357,7 @@ export class RPeakDetector {
   }
 
   private updateThreshold(): void {
-    const q = median(this.qrsPeaks);
+    const q = this.qrsPeaks.length ? median(this.qrsPeaks) : 0;
     const nz = this.noisePeaks.length ? median(this.noisePeaks) : 0;
     this.threshold = nz + THRESHOLD_FRACTION * (q - nz);
   }
@@ -398,9 +399,3 @@ function mean(a: readonly number[]): number {
   return a.length ? s / a.length : 0;
 }
 
-function median(a: readonly number[]): number {
-  if (a.length === 0) return 0;
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
