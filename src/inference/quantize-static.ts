@@ -10,8 +10,8 @@
  */
 import { MotobioError } from '../util/errors.js';
 import { runRowsAll } from './agreement.js';
-import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, tensorFloats, type ModelProto, type NodeProto, type TensorProto } from './onnx/model.js';
-import { quantizePerChannel, type QuantizeOptions, type QuantizeReport } from './quantize.js';
+import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, type ModelProto, type NodeProto, type TensorProto } from './onnx/model.js';
+import { quantizePerChannel, weightKxN, type QuantizeOptions, type QuantizeReport } from './quantize.js';
 
 export interface Range {
   min: number;
@@ -91,16 +91,7 @@ export function quantizeStatic(input: ModelProto, ranges: Map<string, Range>, op
       nodes.push(node('DequantizeLinear', [`${x}_quantized`, `${x}_scale`, `${x}_zero_point`], [xdq], `${x}_DequantizeLinear`));
       dequantized.set(x, xdq);
     }
-    const transB = n.opType === 'Gemm' && (n.attributes.find((a) => a.name === 'transB')?.i ?? 0) !== 0;
-    const raw = tensorFloats(target.weight);
-    const [d0, d1] = target.weight.dims;
-    const k = transB ? d1 : d0;
-    const nOut = transB ? d0 : d1;
-    let wk = raw;
-    if (transB) {
-      wk = new Float32Array(k * nOut);
-      for (let o = 0; o < nOut; o++) for (let i = 0; i < k; i++) wk[i * nOut + o] = raw[o * k + i];
-    }
+    const { wk, k, nOut } = weightKxN(n, target.weight);
     const { q, scale } = quantizePerChannel(wk, k, nOut, qmax);
     added.push(int8Tensor(`${wName}_quantized`, [k, nOut], q));
     added.push(floatTensor(`${wName}_scale`, [nOut], scale));

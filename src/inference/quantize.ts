@@ -41,6 +41,19 @@ export function quantizePerChannel(w: Float32Array, k: number, n: number, qmax =
   return { q, scale };
 }
 
+/** A MatMul/Gemm weight as a row-major [k, nOut] matrix, transposed when Gemm says transB. */
+export function weightKxN(n: NodeProto, w: TensorProto): { wk: Float32Array; k: number; nOut: number } {
+  const transB = n.opType === 'Gemm' && (attr(n, 'transB') ?? 0) !== 0;
+  const raw = tensorFloats(w);
+  const [d0, d1] = w.dims;
+  const k = transB ? d1 : d0;
+  const nOut = transB ? d0 : d1;
+  if (!transB) return { wk: raw, k, nOut };
+  const wk = new Float32Array(k * nOut);
+  for (let o = 0; o < nOut; o++) for (let i = 0; i < k; i++) wk[i * nOut + o] = raw[o * k + i];
+  return { wk, k, nOut };
+}
+
 function attr(n: NodeProto, name: string): number | undefined {
   const a = n.attributes.find((x) => x.name === name);
   return a?.i ?? a?.f;
@@ -87,16 +100,7 @@ export function quantizeDynamic(input: ModelProto, options: QuantizeOptions = {}
       nodes.push(n);
       return;
     }
-    const transB = n.opType === 'Gemm' && (attr(n, 'transB') ?? 0) !== 0;
-    const raw = tensorFloats(w);
-    const [d0, d1] = w.dims;
-    const k = transB ? d1 : d0;
-    const nOut = transB ? d0 : d1;
-    let wk = raw;
-    if (transB) {
-      wk = new Float32Array(k * nOut);
-      for (let o = 0; o < nOut; o++) for (let i = 0; i < k; i++) wk[i * nOut + o] = raw[o * k + i];
-    }
+    const { wk, k, nOut } = weightKxN(n, w);
     const { q, scale } = quantizePerChannel(wk, k, nOut, qmax);
     const p = `${label}_quant`;
     const out = n.outputs[0];
