@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { EcgSource, EcgSourceEvents, SampleChunk, RrChunk, SourceKind, SourceState, SourceStatus } from './types.js';
 import { RateEstimator } from './rate.js';
+import { errorMessage } from '../util/errors.js';
 
 export interface Counters {
   framesGood: number;
@@ -28,6 +29,8 @@ export abstract class SourceBase extends EventEmitter<EcgSourceEvents> implement
   private lastDataAtMs: number | undefined;
   /** Next sample index on the stream timeline (raw sources). */
   protected nextSample = 0;
+  private loopAbort: AbortController | undefined;
+  private loopDone: Promise<void> | undefined;
 
   protected constructor(id: string, kind: SourceKind, fs: number | undefined) {
     super();
@@ -38,6 +41,32 @@ export abstract class SourceBase extends EventEmitter<EcgSourceEvents> implement
 
   abstract start(signal?: AbortSignal): Promise<void>;
   abstract stop(): Promise<void>;
+
+  /**
+   * Runs a reconnecting source's connect-read-reconnect loop in the background. start() returns at
+   * once because connecting may take forever (no sensor yet) and must never hold up the daemon; a loop
+   * that gives up ends in state 'failed' with its reason instead of an unhandled rejection.
+   */
+  protected startLoop(run: (signal: AbortSignal) => Promise<void>, signal: AbortSignal | undefined, warnOnFailure: boolean): Promise<void> {
+    if (this.loopDone) return Promise.resolve();
+    const abort = new AbortController();
+    this.loopAbort = abort;
+    signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    this.setState('connecting');
+    this.loopDone = run(abort.signal).then(
+      () => this.setState('ended'),
+      (e: unknown) => {
+        this.setState('failed', errorMessage(e));
+        if (warnOnFailure) this.emit('warning', errorMessage(e));
+      },
+    );
+    return Promise.resolve();
+  }
+
+  protected async stopLoop(): Promise<void> {
+    this.loopAbort?.abort();
+    await this.loopDone;
+  }
 
   status(): SourceStatus {
     const measured = this.rate.rateHz();

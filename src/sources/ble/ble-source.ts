@@ -81,8 +81,6 @@ export class BleSource extends SourceBase {
   private readonly scanTimeoutMs: number;
   private readonly gattTimeoutMs: number;
   private readonly adapterTimeoutMs: number;
-  private abort: AbortController | undefined;
-  private loop: Promise<void> | undefined;
   private noble: NobleLike | undefined;
   private peripheral: NoblePeripheral | undefined;
   private activeMode: 'hr' | 'ecg' | undefined;
@@ -130,24 +128,11 @@ export class BleSource extends SourceBase {
   }
 
   start(signal?: AbortSignal): Promise<void> {
-    if (this.loop) return Promise.resolve();
-    const abort = new AbortController();
-    this.abort = abort;
-    signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    this.setState('connecting');
-    this.loop = this.run(abort.signal).then(
-      () => this.setState('ended'),
-      (e: unknown) => {
-        this.setState('failed', errorMessage(e));
-        this.emit('warning', errorMessage(e));
-      },
-    );
-    return Promise.resolve();
+    return this.startLoop((s) => this.run(s), signal, true);
   }
 
-  async stop(): Promise<void> {
-    this.abort?.abort();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.stopLoop();
   }
 
   private async run(signal: AbortSignal): Promise<void> {

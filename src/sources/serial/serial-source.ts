@@ -47,8 +47,6 @@ export class SerialSource extends SourceBase {
   private readonly open: SerialTransportFactory;
   private readonly stallMs: number;
   private readonly stallReopenMs: number;
-  private abort: AbortController | undefined;
-  private loop: Promise<void> | undefined;
   private parser: FrameParser | undefined;
   private counted = { good: 0, bad: 0 };
   /** Sensor counter (seq or millis) expected next; undefined after a (re)connect. */
@@ -92,21 +90,11 @@ export class SerialSource extends SourceBase {
   }
 
   start(signal?: AbortSignal): Promise<void> {
-    if (this.loop) return Promise.resolve();
-    const abort = new AbortController();
-    this.abort = abort;
-    signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    this.setState('connecting');
-    this.loop = this.run(abort.signal).then(
-      () => this.setState('ended'),
-      (e: unknown) => this.setState('failed', errorMessage(e)),
-    );
-    return Promise.resolve();
+    return this.startLoop((s) => this.run(s), signal, false);
   }
 
-  async stop(): Promise<void> {
-    this.abort?.abort();
-    await this.loop;
+  stop(): Promise<void> {
+    return this.stopLoop();
   }
 
   private async run(signal: AbortSignal): Promise<void> {
