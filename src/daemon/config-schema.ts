@@ -89,6 +89,10 @@ export interface LinkConfig {
 export interface UplinkConfig {
   topic_prefix: string;
   links: LinkConfig[];
+  /** How long decisions, features and status may wait to share a batch, s (the 4G bill; safety leaves at once). */
+  batch_max_age_s: number;
+  /** How long a more preferred link must stay connected before traffic returns to it, s. */
+  hold_s: number;
 }
 
 export interface HealthConfig {
@@ -234,6 +238,8 @@ export const configSchema = {
           errorMessage: 'must be MQTT topic levels without wildcards, e.g. "fleet/motobio"',
         },
         links: { type: 'array', items: linkSchema, maxItems: 8, default: [] },
+        batch_max_age_s: { type: 'number', minimum: 0, maximum: 3600, default: 120 },
+        hold_s: { type: 'number', minimum: 0.5, maximum: 3600, default: 30 },
       },
     },
     health: {

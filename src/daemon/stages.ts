@@ -112,6 +112,9 @@ export async function openUplink(ctx: DaemonContext, outbox: Outbox | undefined)
     deviceId: c.device.id,
     links: c.uplink.links.map((l) => linkFromConfig(l, (p) => resolvePath(p, ctx.cwd))),
     topicPrefix: c.uplink.topic_prefix,
+    // Raw ECG keeps its own 10-s bound unless the setting is shorter.
+    batchMaxAgeMs: ((ms) => ({ decision: ms, features: ms, status: ms, raw: Math.min(10_000, ms) }))(c.uplink.batch_max_age_s * 1000),
+    holdMs: c.uplink.hold_s * 1000,
     log,
   });
   entry.closeAfterUplink = true;
