@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { encodeEcgChunk } from './ecg-codec.js';
+import { isSealed, plainEncoding, sealedEncoding, type RecordCipher } from './record-cipher.js';
 import { migrate } from './schema.js';
 import { readSeqFloor, writeSeqFloor, SEQ_BLOCK } from './seq-floor.js';
 import {
@@ -42,7 +43,7 @@ export const DEFAULT_DISK_BUDGET_BYTES = 256 * 1024 * 1024;
 const TYPE_RE = /^[a-z0-9][a-z0-9._-]{0,39}$/;
 
 export interface StoreAlarm {
-  readonly code: 'STORE_CORRUPT_REPLACED' | 'SAFETY_EVICTED';
+  readonly code: 'STORE_CORRUPT_REPLACED' | 'SAFETY_EVICTED' | 'RECORD_UNREADABLE';
   readonly message: string;
 }
 
@@ -59,6 +60,8 @@ export interface OutboxOptions {
   readonly integrityCheck?: 'quick' | 'none';
   readonly log?: Logger;
   readonly onAlarm?: (alarm: StoreAlarm) => void;
+  /** Seals bodies at append and opens them at lease/iterate (record-cipher.ts); absent = stored clear. */
+  readonly cipher?: RecordCipher;
 }
 
 export interface AppendResult {
@@ -146,6 +149,7 @@ export class Outbox {
   private readonly headroom: number;
   private readonly clockSynced: () => boolean;
   private readonly onAlarm: (a: StoreAlarm) => void;
+  private readonly cipher: RecordCipher | undefined;
   private readonly floorPath: string;
   private nextSeq = 1;
   private seqFloor = 0;
@@ -158,6 +162,8 @@ export class Outbox {
   /** Per priority, the id after which lease() starts looking. */
   private readonly scanFrom = emptyByPriority();
   private recoveredFrom: string | null = null;
+  /** Records whose body does not open (tampered, unknown key): held out of every lease, never deleted here. */
+  private readonly unreadable = new Map<number, string>();
   private closed = false;
   private readonly st: {
     insert: Statement;
@@ -180,6 +186,7 @@ export class Outbox {
     this.headroom = opts.evictHeadroom ?? 0.05;
     this.clockSynced = opts.clockSynced ?? (() => false);
     this.onAlarm = opts.onAlarm ?? (() => undefined);
+    this.cipher = opts.cipher;
     this.floorPath = `${path}.seq`;
     this.recoveredFrom = recoveredFrom;
     this.st = {
@@ -303,6 +310,13 @@ export class Outbox {
     this.ensureOpen();
     if (records.length === 0) return { firstSeq: this.nextSeq, lastSeq: this.nextSeq - 1, count: 0, evicted: 0 };
     const rows = records.map((r, i) => this.encode(r, i));
+    const cipher = this.cipher;
+    if (cipher) {
+      rows.forEach((r, i) => {
+        r.body = cipher.seal(r.body, { deviceId: this.deviceId, seq: this.nextSeq + i, type: r.type, enc: r.enc });
+        r.enc = sealedEncoding(r.enc) as BodyEncoding;
+      });
+    }
     const newBytes = rows.reduce((s, r) => s + r.body.length + r.type.length + ROW_OVERHEAD_BYTES, 0);
     const firstSeq = this.nextSeq;
     const lastSeq = firstSeq + rows.length - 1;
@@ -352,6 +366,7 @@ export class Outbox {
         this.depth[p]--;
         this.evicted[p]++;
         if (this.leased.delete(r.id)) this.leasedCount[p]--;
+        this.unreadable.delete(r.id);
         count++;
         const last = runs[runs.length - 1];
         if (last !== undefined && last.prio === r.prio) {
@@ -413,7 +428,9 @@ export class Outbox {
         from = r.id;
         if (this.leased.has(r.id)) continue;
         if (out.length >= maxRecords || (out.length > 0 && bytes + r.body.length > maxBytes)) break outer;
-        out.push(this.toRecord(r));
+        const rec = this.openForLease(r);
+        if (rec === undefined) continue;
+        out.push(rec);
         bytes += r.body.length;
       }
     }
@@ -512,7 +529,34 @@ export class Outbox {
     for (const r of this.db.prepare(sql).iterate(...args) as IterableIterator<Row>) yield this.toRecord(r);
   }
 
+  /** A row for the uplink, opened; an unreadable one is held (leased forever) and reported. */
+  private openForLease(r: Row): StoredRecord | undefined {
+    try {
+      return this.toRecord(r);
+    } catch (e) {
+      const message = `store ${this.path}: ${errorMessage(e)}`;
+      this.unreadable.set(r.id, message);
+      this.leased.add(r.id);
+      this.leasedCount[priorityOfRank(r.prio)]++;
+      this.log.error({ seq: r.seq, type: r.type, unreadable: this.unreadable.size }, message);
+      this.onAlarm({ code: 'RECORD_UNREADABLE', message });
+      return undefined;
+    }
+  }
+
+  /** Records held back because their body does not open, with the reason. */
+  unreadableRecords(): { id: number; reason: string }[] {
+    return [...this.unreadable].map(([id, reason]) => ({ id, reason }));
+  }
+
   private toRecord(r: Row): StoredRecord {
+    let enc = r.enc;
+    let body = r.body;
+    if (isSealed(enc)) {
+      enc = plainEncoding(enc);
+      if (!this.cipher) throw new MotobioError('RECORD_UNREADABLE', `record seq ${r.seq} (type "${r.type}") is encrypted but store.encryption is not configured; configure its key. Nothing was deleted`);
+      body = this.cipher.open(body, { deviceId: this.deviceId, seq: r.seq, type: r.type, enc });
+    }
     return {
       id: r.id,
       deviceId: this.deviceId,
@@ -523,8 +567,8 @@ export class Outbox {
       clockSynced: r.clock_synced === 1,
       priority: priorityOfRank(r.prio),
       type: r.type,
-      encoding: r.enc as BodyEncoding,
-      body: r.body,
+      encoding: enc as BodyEncoding,
+      body,
       size: r.size,
     };
   }

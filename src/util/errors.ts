@@ -15,7 +15,8 @@ export type MotobioErrorCode =
   | 'DISK_FULL'
   | 'UPLINK_FAILED'
   | 'SIGNATURE_INVALID'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'RECORD_UNREADABLE';
 
 export class MotobioError extends Error {
   readonly code: MotobioErrorCode;
