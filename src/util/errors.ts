@@ -15,6 +15,8 @@ export type MotobioErrorCode =
   | 'DISK_FULL'
   | 'UPLINK_FAILED'
   | 'SIGNATURE_INVALID'
+  | 'UPDATE_REFUSED'
+  | 'KEY_INVALID'
   | 'INTERNAL'
   | 'RECORD_UNREADABLE';
 
