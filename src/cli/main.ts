@@ -54,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1]);
 if (invokedDirectly) {
+  // Everything a command writes (backups, exports, keys, profiles) is private to its user; explicit modes stay as braces.
+  process.umask(0o077);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

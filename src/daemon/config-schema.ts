@@ -66,6 +66,17 @@ export interface StoreConfig {
   path: string;
   /** Disk the store may use, MB; past it the lowest-priority, oldest undelivered records are evicted (safety events last), and each eviction is reported. */
   disk_budget_mb: number;
+  /** AES-256-GCM sealing of record bodies at rest (src/store/record-cipher.ts); absent = clear. */
+  encryption?: StoreEncryptionConfig;
+}
+
+export interface StoreEncryptionConfig {
+  /** File with the 32-byte key that seals new records (mode 0600 or stricter). */
+  key_file?: string;
+  /** systemd credential name: the key is read from $CREDENTIALS_DIRECTORY/<name>. */
+  credential?: string;
+  /** Earlier keys, so records sealed before a rotation still open. */
+  old_key_files: string[];
 }
 
 export interface TlsConfig {
@@ -224,6 +235,18 @@ export const configSchema = {
       properties: {
         path: { ...nonEmptyPath, default: DEFAULT_STORE_PATH },
         disk_budget_mb: { type: 'number', minimum: 16, maximum: 1_000_000, default: 512 },
+        encryption: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            key_file: { ...nonEmptyPath, description: 'File with 32 random bytes (raw, base64 or hex; "motobio db keygen"), mode 0600.' },
+            credential: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', errorMessage: 'must be a systemd credential name (LoadCredential=NAME:...), e.g. "store-key"' },
+            old_key_files: { type: 'array', items: nonEmptyPath, maxItems: 8, default: [] },
+          },
+          not: { required: ['key_file', 'credential'] },
+          anyOf: [{ required: ['key_file'] }, { required: ['credential'] }],
+          errorMessage: 'needs exactly one of key_file or credential (remove store.encryption to store records unencrypted)',
+        },
       },
     },
     uplink: {

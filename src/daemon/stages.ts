@@ -62,7 +62,11 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
   const { Outbox: SqliteOutbox } = await import('../store/outbox.js');
   const path = resolvePath(ctx.config.store.path, ctx.cwd);
   const log = ctx.log.child({ mod: 'store' });
+  const enc = ctx.config.store.encryption;
+  const cipher = enc ? (await import('../store/record-cipher.js')).cipherFromSettings(enc, (p) => resolvePath(p, ctx.cwd)) : undefined;
+  if (cipher) log.info({ keyId: cipher.current.id, keys: cipher.keyIds.length }, 'store encryption on (AES-256-GCM record bodies)');
   const store = SqliteOutbox.open(path, {
+    ...(cipher ? { cipher } : {}),
     deviceId: ctx.config.device.id,
     bootId: ctx.clock.bootId,
     diskBudgetBytes: Math.round(ctx.config.store.disk_budget_mb * 1024 * 1024),
@@ -126,7 +130,14 @@ export async function openUplink(ctx: DaemonContext, outbox: Outbox | undefined)
     const first = s.links.find((l) => l.active) ?? s.links[0];
     t.setStatus('uplink', {
       state: s.active ? 'connected' : 'offline',
-      detail: { active: s.active, switches: s.switches, ackedRecords: s.ackedRecords, inFlightRecords: s.inFlightRecords },
+      detail: {
+        active: s.active,
+        switches: s.switches,
+        ackedRecords: s.ackedRecords,
+        inFlightRecords: s.inFlightRecords,
+        // Per link, so a technician sees which path fails and why (a refused certificate says which).
+        links: Object.fromEntries(s.links.map((l) => [l.name, { state: l.state, lastError: l.lastError }])),
+      },
       ...(first?.lastError ? { lastError: first.lastError } : {}),
     });
     const d = outbox.depth();
