@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, renameSync, statSync } from 'node:fs';
 import { decodeEcgChunk } from './ecg-codec.js';
+import { isSealed, plainEncoding, type RecordCipher } from './record-cipher.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { readSeqFloor, writeSeqFloor } from './seq-floor.js';
 import { PRIORITIES, priorityOfRank, type Priority } from './types.js';
@@ -86,6 +87,8 @@ export interface ExportOptions {
   readonly format: 'ndjson' | 'csv';
   /** NDJSON only: include decoded ECG sample counts (large). */
   readonly ecgSamples?: boolean;
+  /** Opens sealed bodies (store.encryption); without it an encrypted record is an error. */
+  readonly cipher?: RecordCipher;
 }
 
 interface Row {
@@ -114,6 +117,12 @@ export function exportRecords(path: string, opts: ExportOptions, write: (chunk: 
     if (opts.format === 'csv') write('device,seq,type,priority,boot_id,mono_ms,wall_ms,wall_iso,clock_synced,data\n');
     let n = 0;
     for (const r of rows) {
+      if (isSealed(r.enc)) {
+        const enc = plainEncoding(r.enc);
+        if (!opts.cipher) throw new MotobioError('RECORD_UNREADABLE', `store ${path}: record seq ${r.seq} is encrypted; give its key (--key-file FILE, or --config with store.encryption)`);
+        r.body = opts.cipher.open(r.body, { deviceId: device, seq: r.seq, type: r.type, enc });
+        r.enc = enc;
+      }
       let data: unknown;
       if (r.enc === 'json') data = JSON.parse(r.body.toString('utf8'));
       else {

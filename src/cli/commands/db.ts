@@ -3,11 +3,12 @@
  * backup is online (SQLite backup API: a consistent copy while the daemon keeps writing);
  * restore needs the daemon stopped and moves the current store aside, never deleting it.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import type { EncryptionSettings, RecordCipher } from '../../store/record-cipher.js';
 import { parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
 
-export const summary = 'outbox maintenance: backup DEST | restore SRC | stats | export --from T --to T';
+export const summary = 'outbox maintenance: backup DEST | restore SRC | stats | export --from T --to T | keygen --out FILE';
 
 const USAGE = `usage: motobio db <subcommand> [--db PATH | --config FILE]
 
@@ -19,7 +20,11 @@ const USAGE = `usage: motobio db <subcommand> [--db PATH | --config FILE]
                                  runs a full integrity check
   export [--from T] [--to T] [--format ndjson|csv] [--out FILE] [--ecg-samples]
                                  records (still in the outbox) with wall time in [from, to); T is
-                                 an ISO 8601 time or epoch milliseconds
+                                 an ISO 8601 time or epoch milliseconds; an encrypted store
+                                 needs its key: store.encryption of --config, or --key-file
+                                 FILE (repeatable, for keys before a rotation)
+  keygen --out FILE              make a store encryption key (32 random bytes, base64, mode
+                                 0600; FILE must not exist) and print its key id
 
 The store is --db PATH, else store.path of the configuration.
 `;
@@ -43,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     format: { type: 'string', default: 'ndjson' },
     out: { type: 'string' },
     'ecg-samples': { type: 'boolean', default: false },
+    'key-file': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   });
   const [sub, arg, ...extra] = positionals;
@@ -51,11 +57,14 @@ export async function run(argv: string[]): Promise<number> {
     return sub === undefined && !values.help ? 2 : 0;
   }
   if (extra.length > 0) throw new MotobioError('USAGE', `db ${sub}: unexpected argument "${extra[0]}"\n${USAGE}`);
+  if (sub === 'keygen') return keygen(arg, values.out);
   let path = values.db;
-  if (path === undefined) {
+  let encryption: EncryptionSettings | undefined;
+  if (path === undefined || values.config !== undefined) {
     const { loadConfig, resolvePath } = await import('../../daemon/config.js');
     const { config } = loadConfig(values.config !== undefined ? { file: values.config } : {});
-    path = resolvePath(config.store.path, process.cwd());
+    path ??= resolvePath(config.store.path, process.cwd());
+    encryption = config.store.encryption;
   }
   const store = await import('../../store/inspect.js');
   switch (sub) {
@@ -112,7 +121,14 @@ export async function run(argv: string[]): Promise<number> {
       };
       let n: number;
       try {
-        n = store.exportRecords(path, { format: values.format, ecgSamples: values['ecg-samples'], ...(from !== undefined ? { fromWallMs: from } : {}), ...(to !== undefined ? { toWallMs: to } : {}) }, (s) => {
+        const keyFiles = values['key-file'] ?? [];
+        const { cipherFromSettings, readKeyFile, RecordCipher } = await import('../../store/record-cipher.js');
+        let cipher: RecordCipher | undefined;
+        if (keyFiles.length > 0) {
+          const keys = keyFiles.map((f) => readKeyFile(f));
+          cipher = new RecordCipher(keys[0], keys.slice(1));
+        } else if (encryption) cipher = cipherFromSettings(encryption);
+        n = store.exportRecords(path, { ...(cipher ? { cipher } : {}), format: values.format, ecgSamples: values['ecg-samples'], ...(from !== undefined ? { fromWallMs: from } : {}), ...(to !== undefined ? { toWallMs: to } : {}) }, (s) => {
           chunks.push(s);
           if (chunks.length >= 512) flush();
         });
@@ -124,6 +140,30 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new MotobioError('USAGE', `db: unknown subcommand "${sub}"; use backup, restore, stats or export\n${USAGE}`);
+      throw new MotobioError('USAGE', `db: unknown subcommand "${sub}"; use backup, restore, stats, export or keygen\n${USAGE}`);
   }
+}
+
+/** Writes a new store key: 32 random bytes as base64, mode 0600, never over an existing file. */
+async function keygen(arg: string | undefined, out: string | undefined): Promise<number> {
+  if (arg !== undefined) throw new MotobioError('USAGE', `db keygen: unexpected argument "${arg}"; use --out FILE`);
+  if (!out) throw new MotobioError('USAGE', `db keygen: name the key file with --out FILE (e.g. /etc/motobio/store.key)\n${USAGE}`);
+  const { randomBytes } = await import('node:crypto');
+  const { keyId, KEY_BYTES } = await import('../../store/record-cipher.js');
+  const key = randomBytes(KEY_BYTES);
+  let fd: number;
+  try {
+    fd = openSync(out, 'wx', 0o600);
+  } catch (e) {
+    throw new MotobioError('USAGE', `db keygen: cannot create ${out} (${(e as Error).message}); keys are never overwritten (records sealed with the old key would no longer open): choose a new file`);
+  }
+  try {
+    writeSync(fd, `${key.toString('base64')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(out, 0o600);
+  process.stdout.write(`wrote a new store key to ${out} (mode 0600), key id ${keyId(key)}\nset store.encryption.key_file: ${out} (or LoadCredential= and store.encryption.credential; docs/security.md)\n`);
+  return 0;
 }
