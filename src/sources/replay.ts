@@ -101,7 +101,10 @@ export class ReplaySource extends SourceBase {
         if (Number.isFinite(this.speed)) {
           const dueMs = t0 + (end / fs) * (1000 / this.speed);
           const wait = dueMs - performance.now();
+          // Behind schedule (a fast replay on a busy machine) it still yields, or it would starve
+          // timers, I/O and the decisions waiting on the data for a whole pass.
           if (wait > 1) await sleep(wait, signal);
+          else await yieldToLoop();
           if (signal.aborted) return;
         } else {
           await yieldToLoop();
