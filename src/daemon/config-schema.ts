@@ -111,6 +111,23 @@ export interface HealthConfig {
   port: number;
 }
 
+/** Signed downlink updates (docs/updates.md). */
+export interface UpdateConfig {
+  enabled: boolean;
+  /** Trusted Ed25519 public keys (PEM, one per file); installed by a technician, never from the package. */
+  keys_dir: string;
+  /** Where applied updates, the version record and the trial state live (private to the daemon). */
+  dir: string;
+  /** Largest update message accepted, bytes. */
+  max_bytes: number;
+  /** A pushed configuration is kept after the daemon has run healthy on it this long, s. */
+  confirm_s: number;
+  /** ...and rolled back when that has not happened within this long, s. */
+  trial_s: number;
+}
+
+export const DEFAULT_KEYS_DIR = '/etc/motobio/keys';
+
 export interface MotobioConfig {
   device: { id: string };
   source: SourceConfig;
@@ -119,6 +136,7 @@ export interface MotobioConfig {
   store: StoreConfig;
   uplink: UplinkConfig;
   health: HealthConfig;
+  update: UpdateConfig;
   /** Where technicians' calibration profiles (<sensor_id>.json) are read from. */
   calibration_dir: string;
   log_level: LogLevel;
@@ -272,6 +290,25 @@ export const configSchema = {
       properties: {
         host: { type: 'string', format: 'loopback', default: '127.0.0.1', errorMessage: 'must be a loopback address (127.0.0.1, ::1 or localhost): health has no authentication' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_HEALTH_PORT },
+      },
+    },
+    update: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        keys_dir: {
+          type: 'string',
+          minLength: 1,
+          pattern: '^(?!pkg:)',
+          default: DEFAULT_KEYS_DIR,
+          errorMessage: 'must be a directory a technician installs public keys into (e.g. /etc/motobio/keys); a pkg: path is not allowed, keys inside the package are not trusted',
+        },
+        dir: { ...nonEmptyPath, default: './var/updates' },
+        max_bytes: { type: 'integer', minimum: 1024, maximum: 268_435_456, default: 33_554_432 },
+        confirm_s: { type: 'number', minimum: 1, maximum: 3600, default: 30 },
+        trial_s: { type: 'number', minimum: 5, maximum: 86_400, default: 300 },
       },
     },
     calibration_dir: { ...nonEmptyPath, default: './calibration' },
