@@ -20,7 +20,7 @@ import { PRIORITIES, type Priority } from '../store/types.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { BATCH_CONTENT_TYPE, encodeBatch } from './codec.js';
-import { LinkConnection, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
+import { LinkConnection, refusalCode, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
 import { commandTopic, dataTopic, statusTopic } from './topics.js';
 
 export interface UplinkOptions {
@@ -89,6 +89,8 @@ export interface UplinkStatus {
   readonly ackedBatches: number;
   readonly ackedRecords: number;
   readonly failedBatches: number;
+  /** Batches the broker refused (PUBACK reason >= 0x80, e.g. the ACL); their records stay stored. */
+  readonly refusedBatches: number;
   readonly payloadBytesAcked: number;
 }
 
@@ -112,7 +114,14 @@ interface InFlight {
   readonly noticeIds: number[];
 }
 
-export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ records: number; priority: Priority }] }> {
+/** A message from the server on `{prefix}/v1/{device}/cmd/#` (signed updates, src/update). */
+export interface DownlinkMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly link: string;
+}
+
+export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ records: number; priority: Priority }]; downlink: [DownlinkMessage] }> {
   private readonly outbox: Outbox;
   private readonly opts: UplinkOptions;
   private readonly log: Logger;
@@ -131,7 +140,10 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
   /** Batch ids are `<uplink start, base 36>-<n>`: unique per run, short on the wire. */
   private readonly startedAt = Date.now().toString(36);
   private noticesInFlight = false;
-  private readonly counters = { switches: 0, sentBatches: 0, ackedBatches: 0, ackedRecords: 0, failedBatches: 0, payloadBytesAcked: 0 };
+  private readonly counters = { switches: 0, sentBatches: 0, ackedBatches: 0, ackedRecords: 0, failedBatches: 0, refusedBatches: 0, payloadBytesAcked: 0 };
+  /** Consecutive refused batches; while > 0 one batch probes at a time after a backoff. */
+  private refusals = 0;
+  private refusedUntil = 0;
   private lastSwitch: SwitchEvent | null = null;
 
   constructor(outbox: Outbox, opts: UplinkOptions) {
@@ -224,6 +236,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       ackedBatches: this.counters.ackedBatches,
       ackedRecords: this.counters.ackedRecords,
       failedBatches: this.counters.failedBatches,
+      refusedBatches: this.counters.refusedBatches,
       payloadBytesAcked: this.counters.payloadBytesAcked,
     };
   }
@@ -295,7 +308,10 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     LinkConnection.connect(s.cfg, {
       clientId: `${dev}.${s.cfg.name}`,
       will: { topic: statusTopic(dev, s.cfg.name, this.opts.topicPrefix), payload: this.statusPayload(s, 'offline'), retain: true },
-      onMessage: (topic, payload) => this.opts.onCommand?.(topic, payload, s.cfg.name),
+      onMessage: (topic, payload) => {
+        this.opts.onCommand?.(topic, payload, s.cfg.name);
+        this.emit('downlink', { topic, payload, link: s.cfg.name });
+      },
     }).then(
       (conn) => {
         if (this.stopped) {
@@ -349,6 +365,19 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     if (!this.stopped) this.notify();
   }
 
+  /** The broker refused a batch (PUBACK >= 0x80): keep the records, say why once, back off. */
+  private onRefused(s: LinkSlot, topic: string, records: number, rc: number): void {
+    this.counters.refusedBatches++;
+    if (Date.now() >= this.refusedUntil) {
+      this.refusals++;
+      this.refusedUntil = Date.now() + this.backoff(this.refusals);
+    }
+    const what = rc === 135 ? 'not authorized' : rc === 144 ? 'topic name invalid' : rc === 151 ? 'quota exceeded' : 'refused';
+    const message = `broker refused batches on ${topic} (PUBACK reason ${rc}, ${what}): this unit may not write there. Check the broker's ACL and that device.id matches this unit's certificate or user name (docs/mosquitto/). The records stay stored and are retried with backoff`;
+    if (message !== s.lastError) this.log.error({ link: s.cfg.name, reasonCode: rc, records, refusedBatches: this.counters.refusedBatches }, message);
+    s.lastError = message;
+  }
+
   private ready(p: Priority): boolean {
     const pending = this.outbox.pending(p);
     if (pending <= 0) return false;
@@ -367,6 +396,8 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       const s = this.active;
       if (!s?.conn || !s.conn.alive || this.stopped) return;
       if (this.inflight.size >= maxInFlight) return;
+      // After a refusal (ACL), never a hot loop: wait, then one batch at a time until one is accepted.
+      if (this.refusals > 0 && (this.inflight.size > 0 || Date.now() < this.refusedUntil)) return;
       const p = PRIORITIES.find((x) => this.ready(x));
       if (p === undefined) return;
       if (!this.send(s, s.conn, p)) return;
@@ -407,6 +438,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
             this.log.error({ batch: id }, `could not delete acknowledged records: ${errorMessage(e)}; they will be sent again`);
           }
           this.counters.ackedBatches++;
+          this.refusals = 0;
           this.counters.ackedRecords += f.ids.length;
           this.counters.payloadBytesAcked += payload.length;
           this.emit('acked', { records: f.ids.length, priority: p });
@@ -415,7 +447,9 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
           this.counters.failedBatches++;
           this.outbox.release(f.ids);
           this.outbox.releaseNotices(f.noticeIds);
-          this.log.debug({ batch: id }, `batch not acknowledged: ${errorMessage(e)}`);
+          const rc = refusalCode(e);
+          if (rc !== undefined) this.onRefused(s, dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), f.ids.length, rc);
+          else this.log.debug({ batch: id }, `batch not acknowledged: ${errorMessage(e)}`);
         },
       )
       .finally(() => {
