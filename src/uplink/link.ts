@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions, type IClientPublishOptions, type ISubscriptionGrant } from 'mqtt';
 import { MotobioError, errorMessage } from '../util/errors.js';
+import { describeConnectError, type TlsContext } from './tls-errors.js';
 
 export interface LinkConfig {
   /** Short name used in logs, metrics and the status topic, e.g. `lte`, `wifi`. */
@@ -50,6 +51,12 @@ export interface ConnectOptions {
   /** Persistent session (consumers): clean=false and this session expiry. */
   readonly sessionExpiryS?: number;
   readonly protocolVersion?: 5 | 4;
+}
+
+/** The MQTT 5 PUBACK reason code (>= 0x80) when the broker refused a publish, e.g. 135 not authorized. */
+export function refusalCode(e: unknown): number | undefined {
+  const rc = (e as { reasonCode?: unknown } | undefined)?.reasonCode;
+  return typeof rc === 'number' && rc >= 0x80 ? rc : undefined;
 }
 
 /** The URL without credentials, for logs. */
@@ -136,6 +143,8 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
     const v5 = opts.protocolVersion !== 4;
     conn.protocolVersion = v5 ? 5 : 4;
     const timeoutMs = cfg.connectTimeoutMs ?? 3000;
+    const tlsCtx: TlsContext | undefined = secure ? { host, ...(cfg.servername ? { servername: cfg.servername } : {}), ...(cfg.ca ? { ca: cfg.ca } : {}), ...(cfg.cert ? { cert: cfg.cert } : {}) } : undefined;
+    const why = (e: unknown) => describeConnectError(e, tlsCtx);
     return new Promise<LinkConnection>((resolve, reject) => {
       let settled = false;
       const fail = (why: string) => {
@@ -174,7 +183,7 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
           s = t;
         } else s = net.connect(base);
         s.setNoDelay(true);
-        s.on('error', (e) => fail(errorMessage(e)));
+        s.on('error', (e) => fail(why(e)));
         conn.socket = s;
         return s;
       };
@@ -201,7 +210,7 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         resolve(conn);
       });
       client.on('message', (topic, payload) => opts.onMessage?.(topic, payload));
-      client.on('error', (e) => (settled ? conn.kill(errorMessage(e)) : fail(errorMessage(e))));
+      client.on('error', (e) => (settled ? conn.kill(why(e)) : fail(why(e))));
       client.on('close', () => (settled ? conn.kill('connection closed') : fail('connection closed before CONNACK (broker down, refused, or TLS rejected)')));
       client.on('disconnect', (p) => conn.kill(`broker sent DISCONNECT (reason ${p.reasonCode ?? 0})`));
     });
@@ -216,13 +225,13 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         return;
       }
       let done = false;
-      const finish = (err?: string) => {
+      const finish = (err?: string, reasonCode?: unknown) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         this.pending.delete(onDown);
         if (err === undefined) resolve();
-        else reject(new MotobioError('UPLINK_FAILED', `link ${this.link}: ${err}`));
+        else reject(Object.assign(new MotobioError('UPLINK_FAILED', `link ${this.link}: ${err}`), typeof reasonCode === 'number' ? { reasonCode } : {}));
       };
       const onDown = (reason: string) => finish(`link went down before PUBACK (${reason})`);
       this.pending.add(onDown);
@@ -231,7 +240,7 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         this.kill(`no PUBACK within ${timeoutMs} ms`);
       }, timeoutMs);
       const o = this.protocolVersion === 5 ? opts : { ...opts, properties: undefined };
-      client.publish(topic, payload, { ...o, qos: 1 }, (err) => finish(err ? `publish refused: ${errorMessage(err)}` : undefined));
+      client.publish(topic, payload, { ...o, qos: 1 }, (err) => finish(err ? `publish refused: ${errorMessage(err)}` : undefined, (err as { code?: unknown } | undefined)?.code));
     });
   }
 
