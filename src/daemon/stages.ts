@@ -20,8 +20,10 @@
  * A stage left out here runs as "not wired" (the daemon logs it once and carries on).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { MotobioError, errorMessage } from '../util/errors.js';
+import { dirname, join } from 'node:path';
+import { MotobioError, errorMessage, isMotobioError } from '../util/errors.js';
+import type { AlarmChange } from './alarms.js';
+import { HeldAppends } from './held-appends.js';
 import { applicableCalibration, loadCalibration, type CalibrationProfile } from './calibration.js';
 import { sensorIdFor } from './calibrate.js';
 import { EcgChain } from '../signal/chain.js';
@@ -55,6 +57,9 @@ export function toRecordInput(r: OutboundRecord): RecordInput {
 /** Adapters opened by openOutbox, to the store under them (the uplink needs the real one). */
 const stores = new WeakMap<Outbox, { store: SqliteOutbox; closeAfterUplink: boolean }>();
 
+/** Records held in memory while the disk is full (a few minutes of features and decisions). */
+export const MAX_HELD_RECORDS = 10_000;
+
 /** How long the uplink may wait for batches in flight at a stop, within the 5 s deadline. */
 export const UPLINK_DRAIN_MS = 1500;
 
@@ -62,6 +67,9 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
   const { Outbox: SqliteOutbox } = await import('../store/outbox.js');
   const path = resolvePath(ctx.config.store.path, ctx.cwd);
   const log = ctx.log.child({ mod: 'store' });
+  const alarms = ctx.telemetry.alarms;
+  const { DiskWatch } = await import('../store/disk-watch.js');
+  const disk = new DiskWatch(dirname(path));
   const enc = ctx.config.store.encryption;
   const cipher = enc ? (await import('../store/record-cipher.js')).cipherFromSettings(enc, (p) => resolvePath(p, ctx.cwd)) : undefined;
   if (cipher) log.info({ keyId: cipher.current.id, keys: cipher.keyIds.length }, 'store encryption on (AES-256-GCM record bodies)');
@@ -71,25 +79,83 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
     bootId: ctx.clock.bootId,
     diskBudgetBytes: Math.round(ctx.config.store.disk_budget_mb * 1024 * 1024),
     clockSynced: () => ctx.clock.sync() === 'synchronized',
+    spaceCap: disk.cap,
     log,
     onAlarm: (a) => {
       ctx.telemetry.countError('store', a.code, a.message);
       log.error({ code: a.code }, a.message);
+      if (a.code === 'STORE_CORRUPT_REPLACED' || a.code === 'SAFETY_EVICTED') alarms.raise(a.code, a.message);
     },
   });
   log.info({ path, records: store.stats().records }, 'store open');
   let closing = false;
   let onAppend: (() => void) | undefined;
+  // SQLITE_FULL never reaches the pipeline: the record waits in memory, in order, for space.
+  const held = new HeldAppends<OutboundRecord>(MAX_HELD_RECORDS);
+  const write = (record: OutboundRecord) => {
+    store.append([toRecordInput(record)]);
+    onAppend?.();
+  };
+  const drainHeld = (): boolean => {
+    if (held.size === 0) return true;
+    const n = held.size;
+    if (!held.drain(write)) return false;
+    log.info({ records: n }, 'disk has room again: the records held in memory are stored');
+    alarms.clear('DISK_FULL');
+    return true;
+  };
+  const hold = (record: OutboundRecord, e: unknown) => {
+    if (held.push(record)) ctx.telemetry.countError('store', 'RECORD_DROPPED', `disk full for ${MAX_HELD_RECORDS} records: the oldest held record was dropped`);
+    if (alarms.has('DISK_FULL')) return;
+    const message = `store ${path}: the disk is full (${errorMessage(e)}); records wait in memory (up to ${MAX_HELD_RECORDS}) and are stored once there is room. Free space on that filesystem or lower store.disk_budget_mb.`;
+    log.error({ code: 'DISK_FULL', held: held.size }, message);
+    ctx.telemetry.countError('store', 'DISK_FULL', message);
+    alarms.raise('DISK_FULL', message, { path });
+  };
+  disk.on('low', (d) =>
+    alarms.raise(
+      'DISK_LOW',
+      `the filesystem under ${path} has ${Math.round(d.freeBytes / 1024)} kB free (less than the ${Math.round(disk.reserveBytes / 1048576)} MB reserve): the store evicts its lowest-priority records to stay within it. Free space on that filesystem or lower store.disk_budget_mb.`,
+      { freeBytes: d.freeBytes, totalBytes: d.totalBytes },
+    ),
+  );
+  disk.on('ok', () => alarms.clear('DISK_LOW'));
+  for (const k of ['low', 'ok'] as const) disk.on(k, (d) => log[k === 'low' ? 'warn' : 'info']({ freeBytes: d.freeBytes }, k === 'low' ? 'disk nearly full' : 'disk has room again'));
+  disk.start();
+  const retry = setInterval(() => {
+    try {
+      drainHeld();
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'storing a held record failed; it was dropped');
+    }
+  }, 1000);
+  retry.unref();
   const adapter: Outbox & { onAppend(fn: () => void): void } = {
     append(record) {
       if (closing) throw new MotobioError('STORE_FAILED', `record "${record.type}" made after the store was closed; this is a bug in the daemon's stop order`);
-      store.append([toRecordInput(record)]);
-      onAppend?.();
+      if (!drainHeld()) {
+        held.push(record);
+        return;
+      }
+      try {
+        write(record);
+      } catch (e) {
+        if (!isMotobioError(e, 'DISK_FULL')) throw e;
+        hold(record, e);
+      }
     },
-    // Every append is its own durable transaction (WAL, synchronous=FULL): nothing to flush.
-    flush: () => Promise.resolve(),
+    // Every append is its own durable transaction (WAL, synchronous=FULL); only records held
+    // for a full disk are left to write.
+    flush() {
+      drainHeld();
+      return Promise.resolve();
+    },
     close() {
       closing = true;
+      clearInterval(retry);
+      disk.stop();
+      alarms.off('change', onAlarmChange);
+      if (held.size > 0) log.error({ records: held.size }, 'stopping with records held for a full disk: they are lost; free space on the store\'s filesystem');
       if (!stores.get(adapter)?.closeAfterUplink) store.close();
       return Promise.resolve();
     },
@@ -101,6 +167,17 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
       onAppend = fn;
     },
   };
+  // Alarms go to the server too, as status records (those raised while the store opened first).
+  const alarmRecord = (c: AlarmChange) => adapter.append({ type: 'status', stamp: ctx.clock.stamp(), body: { alarm: c.alarm.code, state: c.state, message: c.alarm.message } });
+  const onAlarmChange = (c: AlarmChange) => {
+    try {
+      alarmRecord(c);
+    } catch (e) {
+      log.error({ err: errorMessage(e), alarm: c.alarm.code }, 'could not store the alarm record');
+    }
+  };
+  for (const alarm of alarms.list()) onAlarmChange({ state: 'raised', alarm });
+  alarms.on('change', onAlarmChange);
   stores.set(adapter, { store, closeAfterUplink: false });
   return adapter;
 }
@@ -187,7 +264,14 @@ export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEn
   const log = ctx.log.child({ mod: 'inference' });
   const dir = resolvePath(ctx.config.inference.model_dir, ctx.cwd);
   const manifestPath = manifestIn(dir);
-  if (!manifestPath) log.warn({ dir }, 'no model manifest in inference.model_dir: decisions come from the safety rules alone');
+  const alarms = ctx.telemetry.alarms;
+  const rulesOnly = (why: string) => {
+    const message = `no usable coaching model (${why}): decisions come from the safety rules alone. Reinstall the model (models/ of the package) or point inference.model_dir at a directory with a valid manifest, then restart.`;
+    log.error({ dir, code: 'MODEL_UNAVAILABLE' }, message);
+    alarms.raise('MODEL_UNAVAILABLE', message, { dir });
+    ctx.telemetry.setStatus('inference', { state: 'rules_only', lastError: why });
+  };
+  if (!manifestPath) rulesOnly(`no model manifest in ${dir}`);
   const rules = ctx.config.inference.rules;
   const engine = await Engine.create({
     ...(manifestPath === undefined ? {} : { manifestPath }),
@@ -195,6 +279,11 @@ export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEn
     logger: log,
     onEvent: (e) => {
       if (e.type.endsWith('failed') || e.type.endsWith('rejected') || e.type === 'model_rolled_back') ctx.telemetry.countError('inference', e.type.toUpperCase(), 'error' in e ? e.error : undefined);
+      if (e.type === 'model_load_failed') rulesOnly(e.error);
+      if (e.type === 'model_loaded' || e.type === 'model_swapped') {
+        alarms.clear('MODEL_UNAVAILABLE');
+        ctx.telemetry.setStatus('inference', { state: 'running', detail: { model: e.type === 'model_loaded' ? e.model : e.to } });
+      }
     },
   });
   let firstEndS: number | undefined;

@@ -8,6 +8,7 @@
  *        Telemetry ──▶ /metrics (Prometheus text)   Telemetry ──▶ /status (JSON)
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Alarms, type Alarm } from './alarms.js';
 
 export type LinkState = 'down' | 'connecting' | 'up' | 'disabled';
 
@@ -31,6 +32,8 @@ export interface TelemetrySink {
   countLinkSwitch(from: string, to: string): void;
   countError(module: string, code: string, message?: string): void;
   setStatus(component: string, status: ComponentStatus): void;
+  /** Conditions a technician must act on (src/daemon/alarms.ts): /status `alarms`, /metrics `motobio_alarm`. */
+  readonly alarms: Alarms;
 }
 
 const LINK_STATES: readonly LinkState[] = ['down', 'connecting', 'up', 'disabled'];
@@ -47,12 +50,14 @@ export interface StatusSnapshot {
   readonly outbox: { readonly records: number | null; readonly bytes: number | null };
   readonly links: Record<string, { readonly state: LinkState; readonly active: boolean }>;
   readonly lastErrors: readonly { readonly at: string; readonly module: string; readonly code: string; readonly message?: string }[];
+  readonly alarms: readonly Alarm[];
 }
 
 const LAST_ERRORS = 10;
 
 export class Telemetry implements TelemetrySink {
   readonly registry = new Registry();
+  readonly alarms = new Alarms();
   private readonly latency: Histogram<'stage'>;
   private readonly beats: Counter;
   private readonly quality: Gauge;
@@ -95,6 +100,8 @@ export class Telemetry implements TelemetrySink {
     this.linkActive = new Gauge({ name: 'motobio_link_active', help: '1 for the link records are sent over', labelNames: ['link'], registers });
     this.linkSwitches = new Counter({ name: 'motobio_link_switches_total', help: 'Fail-overs between uplink links', labelNames: ['from', 'to'], registers });
     this.errors = new Counter({ name: 'motobio_errors_total', help: 'Errors by module and code', labelNames: ['module', 'code'], registers });
+    const alarm = new Gauge({ name: 'motobio_alarm', help: '1 while the alarm is raised (see /status alarms for what to do)', labelNames: ['code'], registers });
+    this.alarms.on('change', (c) => alarm.set({ code: c.alarm.code }, c.state === 'raised' ? 1 : 0));
   }
 
   observeLatency(stage: 'beat' | 'decision' | 'store', seconds: number): void {
@@ -159,6 +166,7 @@ export class Telemetry implements TelemetrySink {
       outbox: { ...this.outbox },
       links: Object.fromEntries(this.links),
       lastErrors: [...this.lastErrors],
+      alarms: this.alarms.list(),
     };
   }
 

@@ -22,6 +22,7 @@ import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { encodeEcgChunk } from './ecg-codec.js';
 import { isSealed, plainEncoding, sealedEncoding, type RecordCipher } from './record-cipher.js';
+import { checkStoreFiles } from './open-store.js';
 import { migrate } from './schema.js';
 import { readSeqFloor, writeSeqFloor, SEQ_BLOCK } from './seq-floor.js';
 import {
@@ -60,6 +61,11 @@ export interface OutboxOptions {
   readonly integrityCheck?: 'quick' | 'none';
   readonly log?: Logger;
   readonly onAlarm?: (alarm: StoreAlarm) => void;
+  /**
+   * The budget the filesystem allows right now (disk-watch.ts), below diskBudgetBytes when the
+   * disk is nearly full; `reusableBytes` is free space inside the file (freed pages).
+   */
+  readonly spaceCap?: (s: { bytes: number; reusableBytes: number }) => number;
   /** Seals bodies at append and opens them at lease/iterate (record-cipher.ts); absent = stored clear. */
   readonly cipher?: RecordCipher;
 }
@@ -149,6 +155,7 @@ export class Outbox {
   private readonly headroom: number;
   private readonly clockSynced: () => boolean;
   private readonly onAlarm: (a: StoreAlarm) => void;
+  private readonly spaceCap: OutboxOptions['spaceCap'];
   private readonly cipher: RecordCipher | undefined;
   private readonly floorPath: string;
   private nextSeq = 1;
@@ -186,6 +193,7 @@ export class Outbox {
     this.headroom = opts.evictHeadroom ?? 0.05;
     this.clockSynced = opts.clockSynced ?? (() => false);
     this.onAlarm = opts.onAlarm ?? (() => undefined);
+    this.spaceCap = opts.spaceCap;
     this.cipher = opts.cipher;
     this.floorPath = `${path}.seq`;
     this.recoveredFrom = recoveredFrom;
@@ -222,6 +230,7 @@ export class Outbox {
     try {
       prepareFiles(full);
       try {
+        checkStoreFiles(full);
         db = openChecked(full, check);
         migrate(db, full);
       } catch (e) {
@@ -321,14 +330,21 @@ export class Outbox {
     const firstSeq = this.nextSeq;
     const lastSeq = firstSeq + rows.length - 1;
     if (lastSeq >= this.seqFloor) {
-      this.seqFloor = lastSeq + 1 + SEQ_BLOCK;
-      writeSeqFloor(this.floorPath, this.seqFloor);
+      const floor = lastSeq + 1 + SEQ_BLOCK;
+      try {
+        writeSeqFloor(this.floorPath, floor);
+      } catch (e) {
+        const full = (e as { code?: string }).code === 'ENOSPC';
+        throw new MotobioError(full ? 'DISK_FULL' : 'STORE_FAILED', `store ${this.floorPath}: cannot write the sequence floor (${errorMessage(e)}); nothing was stored. ${full ? 'Free space on that filesystem' : 'Check the disk'}`, { cause: e });
+      }
+      this.seqFloor = floor;
     }
     const before = { bytes: this.bytes, depth: { ...this.depth }, evicted: { ...this.evicted } };
     let evicted = 0;
-    try {
+    const budget = this.effectiveBudget();
+    const write = () =>
       this.db.transaction(() => {
-        if (this.bytes + newBytes > this.budget) evicted = this.evict(this.bytes + newBytes - this.budget + this.headroom * this.budget);
+        if (this.bytes + newBytes > budget) evicted += this.evict(this.bytes + newBytes - budget + this.headroom * budget);
         let seq = firstSeq;
         for (const r of rows) {
           this.st.insert.run(seq++, r.prio, r.type, this.bootId, r.monoMs, r.wallMs, r.synced ? 1 : 0, r.enc, r.body, r.body.length + r.type.length + ROW_OVERHEAD_BYTES);
@@ -336,16 +352,39 @@ export class Outbox {
         }
         this.st.setMeta.run('next_seq', String(lastSeq + 1));
       }).immediate();
-    } catch (e) {
+    const restore = () => {
       this.bytes = before.bytes;
       Object.assign(this.depth, before.depth);
       Object.assign(this.evicted, before.evicted);
+    };
+    try {
+      try {
+        write();
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SQLITE_FULL') throw e;
+        // The filesystem filled faster than the budget saw: free pages inside the file (lowest
+        // priority first, committed on their own) and try once more.
+        restore();
+        evicted = 0;
+        this.db.transaction(() => void (evicted += this.evict(Math.max(4 * newBytes, this.headroom * this.bytes)))).immediate();
+        Object.assign(before, { bytes: this.bytes, depth: { ...this.depth }, evicted: { ...this.evicted } });
+        write();
+      }
+    } catch (e) {
+      restore();
       const full = (e as { code?: string }).code === 'SQLITE_FULL';
-      throw new MotobioError(full ? 'DISK_FULL' : 'STORE_FAILED', `store ${this.path}: could not write ${rows.length} records (${errorMessage(e)}); ${full ? 'the disk is full: lower store.diskBudgetBytes or free space' : 'check the disk'}`, { cause: e });
+      throw new MotobioError(full ? 'DISK_FULL' : 'STORE_FAILED', `store ${this.path}: could not write ${rows.length} records (${errorMessage(e)}); ${full ? 'the disk is full: free space on that filesystem or lower store.disk_budget_mb' : 'check the disk'}`, { cause: e });
     }
     this.bytes += newBytes;
     this.nextSeq = lastSeq + 1;
     return { firstSeq, lastSeq, count: rows.length, evicted };
+  }
+
+  /** The disk budget, lowered to what the filesystem still holds when spaceCap says so. */
+  private effectiveBudget(): number {
+    if (!this.spaceCap) return this.budget;
+    const reusableBytes = (this.db.pragma('freelist_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
+    return Math.min(this.budget, this.spaceCap({ bytes: this.bytes, reusableBytes }));
   }
 
   /** Inside a transaction: frees at least `need` bytes, lowest priority and oldest first. */
