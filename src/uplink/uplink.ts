@@ -283,15 +283,16 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       const reason = this.active ? `${next.cfg.name} stayed up for ${hold} ms` : this.lastActiveName ? `${this.lastActiveName} went dark` : 'first connection';
       const darkMs = this.active ? 0 : now - (this.darkSince ?? now);
       const ev: SwitchEvent = { from: this.active?.cfg.name ?? this.lastActiveName, to: next.cfg.name, reason, atMs: now, darkMs };
+      // The new state first: 'switch' listeners (the daemon's /status and metrics) read status().
+      this.active = next;
+      this.lastActiveName = next.cfg.name;
+      this.darkSince = null;
       if (ev.from !== null && ev.from !== ev.to) {
         this.counters.switches++;
         this.lastSwitch = ev;
         this.log.info({ from: ev.from, to: ev.to, darkMs, switches: this.counters.switches }, `uplink switched from ${ev.from} to ${ev.to}: ${reason}`);
         this.emit('switch', ev);
       } else if (ev.from === null) this.log.info({ link: ev.to }, `uplink active on ${ev.to}`);
-      this.active = next;
-      this.lastActiveName = next.cfg.name;
-      this.darkSince = null;
     }
   }
 
