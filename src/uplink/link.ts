@@ -144,7 +144,7 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
     conn.protocolVersion = v5 ? 5 : 4;
     const timeoutMs = cfg.connectTimeoutMs ?? 3000;
     const tlsCtx: TlsContext | undefined = secure ? { host, ...(cfg.servername ? { servername: cfg.servername } : {}), ...(cfg.ca ? { ca: cfg.ca } : {}), ...(cfg.cert ? { cert: cfg.cert } : {}) } : undefined;
-    const why = (e: unknown) => describeConnectError(e, tlsCtx);
+    const why = (e: unknown) => describeConnectError(e, tlsCtx && { ...tlsCtx, handshakeDone: conn.tls !== null });
     return new Promise<LinkConnection>((resolve, reject) => {
       let settled = false;
       const fail = (why: string) => {

@@ -30,6 +30,8 @@ export interface TlsContext {
   readonly servername?: string;
   readonly ca?: string;
   readonly cert?: string;
+  /** Whether the TLS handshake had completed when the error came. */
+  readonly handshakeDone?: boolean;
 }
 
 const UNTRUSTED = new Set([
@@ -105,6 +107,9 @@ export function classifyTlsError(e: unknown, ctx: TlsContext): TlsFailure | unde
   }
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || /wrong version number|packet length too long|unknown protocol/i.test(text)) {
     return mk('not-tls', `the port did not answer with TLS (a plaintext listener?); mqtts never falls back to plaintext: point the URL at the broker's TLS port`);
+  }
+  if ((code === 'ECONNRESET' || code === 'EPIPE') && ctx.handshakeDone === false) {
+    return mk('not-tls', `the connection was reset during the TLS handshake: the port does not speak TLS (a plaintext listener?) or the broker dropped the handshake; mqtts never falls back to plaintext: point the URL at the broker's TLS port and check the broker's log`);
   }
   return undefined;
 }
