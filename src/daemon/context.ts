@@ -49,9 +49,13 @@ export interface Decision {
 export interface DecisionEngine {
   decide(features: SignalFeatures, stamp: Stamp): Promise<readonly Decision[]>;
   close(): Promise<void>;
+  /** Checks a model (manifest path) off to the side and switches to it between two decisions; the running one stays if it is refused. */
+  swapModel?(manifestPath: string): Promise<{ ok: true } | { ok: false; error: string }>;
+  /** The model in service (name, version, sha256), null on the safety rules alone. */
+  model?(): unknown;
 }
 
-export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status';
+export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status' | 'update';
 
 /** A record handed to the store. The store adds the persistent per-device sequence. */
 export interface OutboundRecord {
@@ -73,6 +77,26 @@ export interface Outbox {
 export interface Uplink {
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
+  /** Messages from the server on `…/cmd/#` (signed updates). */
+  onDownlink?(handler: (topic: string, payload: Buffer) => void): void;
+  /** A link is up. */
+  connected?(): boolean;
+}
+
+/** What the signed-update manager (src/update) gets from the daemon. */
+export interface UpdateDeps {
+  /** Puts an `update` record (a report) in the outbox. */
+  report(body: Readonly<Record<string, unknown>>): void;
+  engine(): DecisionEngine | undefined;
+  uplink(): Uplink | undefined;
+  /** Stops the daemon and exits with EXIT_RESTART so it starts again on a new configuration. */
+  restart(why: string): void;
+  /** Running (READY sent) and decisions not stuck. */
+  healthy(): boolean;
+}
+
+export interface UpdateService {
+  stop(): Promise<void>;
 }
 
 /**
@@ -85,4 +109,5 @@ export interface StageFactories {
   decisions?(ctx: DaemonContext): Promise<DecisionEngine>;
   outbox?(ctx: DaemonContext): Promise<Outbox>;
   uplink?(ctx: DaemonContext, outbox: Outbox | undefined): Promise<Uplink>;
+  updates?(ctx: DaemonContext, deps: UpdateDeps): Promise<UpdateService>;
 }

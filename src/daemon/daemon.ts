@@ -17,7 +17,7 @@ import { Pipeline } from './pipeline.js';
 import { packageRoot } from './config.js';
 import type { Notifier } from './sd-notify.js';
 import type { Telemetry } from './telemetry.js';
-import type { DaemonContext, DecisionEngine, Outbox, StageFactories, Uplink } from './context.js';
+import type { DaemonContext, DecisionEngine, Outbox, StageFactories, Uplink, UpdateService } from './context.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -31,7 +31,12 @@ export interface BuildOptions {
   stages: StageFactories;
   notifier?: Notifier;
   stopDeadlineMs?: number;
+  /** How the process ends for a restart into a new configuration (src/update); process.exit by default. */
+  exit?: (code: number) => void;
 }
+
+/** `motobio run` exits with this to be started again on a new configuration (EX_TEMPFAIL). */
+export const EXIT_RESTART = 75;
 
 /**
  * A decision running this long means the engine is wedged: the watchdog ping is withheld
@@ -146,6 +151,30 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
         const e = engine;
         engine = undefined;
         await e?.close();
+      },
+    ),
+    STOP_RANK.pipeline,
+  );
+  let updates: UpdateService | undefined;
+  lifecycle.add(
+    component(
+      'update',
+      async () => {
+        if (!stages.updates) return;
+        updates = await stages.updates(ctx, {
+          report: (body) => pipeline.append({ type: 'update', stamp: ctx.clock.stamp(), body }),
+          engine: () => engine,
+          uplink: () => uplink,
+          healthy: () => lifecycle.state === 'running' && pipeline.decidingForMs() < DECISION_STUCK_MS,
+          restart: (why) => {
+            log.warn({ why }, `restarting: ${why}`);
+            const exit = options.exit ?? ((code: number) => process.stdout.write('', () => process.exit(code)));
+            void lifecycle.stop().finally(() => exit(EXIT_RESTART));
+          },
+        });
+      },
+      async () => {
+        await updates?.stop();
       },
     ),
     STOP_RANK.pipeline,

@@ -6,7 +6,8 @@
 import { errorMessage, isMotobioError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { Clock } from './clock.js';
-import { EXIT_CONFIG, loadConfig, type LoadedConfig } from './config.js';
+import { EXIT_CONFIG, type LoadedConfig } from './config.js';
+import { selectStartupConfig, type StartupConfig } from '../update/config-trial.js';
 import type { DaemonContext, StageFactories } from './context.js';
 import { buildDaemon } from './daemon.js';
 import { EXIT_FAILURE, installProcessHandlers } from './lifecycle.js';
@@ -24,8 +25,10 @@ export interface RunDaemonOptions {
  */
 export async function runDaemon(options: RunDaemonOptions): Promise<number> {
   let loaded: LoadedConfig;
+  let trial: StartupConfig['trial'];
   try {
-    loaded = loadConfig({ file: options.configFile });
+    // The technician's file, or a signed configuration pushed over the downlink (src/update).
+    ({ loaded, trial } = selectStartupConfig(options.configFile));
   } catch (e) {
     if (!isMotobioError(e, 'CONFIG_INVALID')) throw e;
     process.stderr.write(`motobio: ${e.message}\n`);
@@ -52,7 +55,14 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
     const settingProblem = isMotobioError(e) && (e.code === 'CONFIG_INVALID' || e.code === 'RECORD_NOT_FOUND' || e.code === 'RECORD_INVALID');
     log.fatal({ err: errorMessage(e), code: isMotobioError(e) ? e.code : undefined }, 'start-up failed');
     process.stderr.write(`motobio: ${errorMessage(e)}${settingProblem ? '\n(check the settings with "motobio config check")' : ''}\n`);
-    const code = settingProblem ? EXIT_CONFIG : EXIT_FAILURE;
+    let code = settingProblem ? EXIT_CONFIG : EXIT_FAILURE;
+    if (trial) {
+      // A pushed configuration the daemon cannot start on: back to the previous one, and a
+      // failure exit so systemd restarts the daemon on it (78 would keep it down).
+      trial.rollBack(`start-up failed: ${errorMessage(e)}`);
+      log.error({ version: trial.version }, `configuration version ${trial.version} rolled back: start-up failed on it`);
+      code = EXIT_FAILURE;
+    }
     // Whatever a failed stage left open must not keep a failed daemon alive.
     setTimeout(() => process.exit(code), 1000).unref();
     return code;

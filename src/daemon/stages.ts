@@ -40,6 +40,7 @@ const PRIORITY_OF: Readonly<Record<RecordType, Priority>> = {
   quality: 'status',
   clock: 'status',
   status: 'status',
+  update: 'status',
 };
 
 /** An OutboundRecord as the store takes it: the stamp's times, the clock state and seq in the body. */
@@ -226,7 +227,16 @@ export async function openUplink(ctx: DaemonContext, outbox: Outbox | undefined)
     report();
   });
   let timer: NodeJS.Timeout | undefined;
+  // Downlink messages that arrive before the update manager listens wait here (a few at most).
+  let onDownlink: ((topic: string, payload: Buffer) => void) | undefined;
+  const early: [string, Buffer][] = [];
+  uplink.on('downlink', (m) => (onDownlink ? onDownlink(m.topic, m.payload) : early.length < 4 && early.push([m.topic, m.payload])));
   return {
+    onDownlink(fn) {
+      onDownlink = fn;
+      for (const [topic, payload] of early.splice(0)) fn(topic, payload);
+    },
+    connected: () => uplink.status().active !== null,
     start() {
       // Starts offline: connecting happens in the background and never blocks start-up.
       uplink.start();
@@ -262,7 +272,9 @@ export function manifestIn(dir: string): string | undefined {
 export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEngine> {
   const { DecisionEngine: Engine } = await import('../inference/engine.js');
   const log = ctx.log.child({ mod: 'inference' });
-  const dir = resolvePath(ctx.config.inference.model_dir, ctx.cwd);
+  const { modelDirFor } = await import('../update/stage.js');
+  const chosen = modelDirFor(ctx);
+  const dir = chosen.dir;
   const manifestPath = manifestIn(dir);
   const alarms = ctx.telemetry.alarms;
   const rulesOnly = (why: string) => {
@@ -287,7 +299,18 @@ export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEn
     },
   });
   let firstEndS: number | undefined;
+  if (chosen.fromUpdate && engine.status().model === null) {
+    // The applied model update does not load any more: the installed model is better than rules only.
+    const base = manifestIn(resolvePath(ctx.config.inference.model_dir, ctx.cwd));
+    log.error({ dir, error: engine.status().lastModelError }, 'the applied model update does not load; going back to the installed model');
+    if (base) await engine.swapModel(base);
+  }
   return {
+    swapModel: async (path: string) => {
+      const r = await engine.swapModel(path);
+      return r.ok ? { ok: true } : r;
+    },
+    model: () => engine.status().model,
     async decide(features: SignalFeatures) {
       firstEndS ??= features.endS;
       const record = await engine.decide({
@@ -369,5 +392,6 @@ export function productionStages(): StageFactories {
     decisions: openDecisionEngine,
     outbox: openOutbox,
     uplink: openUplink,
+    updates: (ctx, deps) => import('../update/stage.js').then((m) => m.openUpdates(ctx, deps)),
   };
 }
