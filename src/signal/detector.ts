@@ -42,6 +42,9 @@ const T_WAVE_SLOPE_RATIO = 0.4;
 /** VF-filter leakage below this marks flutter/fibrillation (Kuo & Dillman use 0.406 on 4 s). */
 const VF_LEAKAGE = 0.45;
 const VF_WINDOW_S = 4;
+/** Once in VF, leave only when the leakage over 4 s reaches this, or over the last 2 s reaches VF_EXIT_RECENT. */
+const VF_EXIT = 0.55;
+const VF_EXIT_RECENT = 0.6;
 /** With no beat for this long the expected QRS level halves, so a smaller complex is found again. */
 const LOST_S = 2.5;
 const LOST_DECAY = 0.5;
@@ -97,7 +100,7 @@ export class RPeakDetector {
   private lostCheckAt = Infinity;
 
   /** Ventricular flutter/fibrillation: the ECG is a near-sinusoid and its waves are not beats. */
-  private vfLeakage = 1;
+  private inVf = false;
   private nextVfCheck = 0;
   private readonly refractory: number;
   private readonly tWave: number;
@@ -192,7 +195,14 @@ export class RPeakDetector {
 
     if (n >= this.nextVfCheck) {
       this.nextVfCheck = n + Math.round(0.5 * this.fs);
-      if (n >= VF_WINDOW_S * this.fs) this.vfLeakage = this.leakage();
+      if (n >= VF_WINDOW_S * this.fs) {
+        // Hysteresis: during flutter the 4-s leakage wanders up to 0.5-0.7 between bursts of
+        // sinusoidal waves, so leaving VF takes a clearly QRS-like window: 4 s above VF_EXIT,
+        // or the last 2 s above VF_EXIT_RECENT (which ends VF soon after complexes return).
+        const whole = this.leakage(this.vfRing.length);
+        const recent = this.leakage(Math.round(this.vfRing.length / 2));
+        this.inVf = this.inVf ? whole < VF_EXIT && recent < VF_EXIT_RECENT : whole < VF_LEAKAGE;
+      }
     }
     if (this.learning && n >= this.learnSamples) this.endLearning(out);
     else if (!this.learning) {
@@ -202,13 +212,14 @@ export class RPeakDetector {
   }
 
   /**
-   * Kuo & Dillman's VF-filter leakage over the last VF_WINDOW_S seconds: near 0 for a sinusoid
+   * Kuo & Dillman's VF-filter leakage over the last `len` decimated samples: near 0 for a sinusoid
    * (flutter, fibrillation), 0.6-0.9 for QRS complexes separated by an isoelectric line.
    */
-  private leakage(): number {
+  private leakage(len: number): number {
     const ring = this.vfRing;
-    const len = ring.length;
-    const at = (k: number): number => ring[(this.vfPos + k) % len]; // k = 0 is the oldest sample
+    const size = ring.length;
+    const start = this.vfPos + size - len;
+    const at = (k: number): number => ring[(start + k) % size]; // k = 0 is the oldest of the last `len` samples
     let sa = 0;
     let sd = 0;
     let prev = at(0);
@@ -271,7 +282,7 @@ export class RPeakDetector {
       // Much taller and steeper than the beat just taken: that one was a P wave (or noise)
       // and this is the QRS. Report this one too, and count the other as noise so the
       // threshold rises above such waves instead of locking onto them every cycle.
-      if (c.height > OVERRIDE * this.lastBeatHeight && c.slope > OVERRIDE * this.lastBeatSlope && this.vfLeakage >= VF_LEAKAGE) {
+      if (c.height > OVERRIDE * this.lastBeatHeight && c.slope > OVERRIDE * this.lastBeatSlope && !this.inVf) {
         this.qrsPeaks.pop();
         this.addNoise(this.lastBeatHeight);
         this.accept(c, out);
@@ -280,7 +291,7 @@ export class RPeakDetector {
       this.addNoise(c.height);
       return;
     }
-    if (this.vfLeakage < VF_LEAKAGE) {
+    if (this.inVf) {
       this.addNoise(c.height);
       return;
     }
