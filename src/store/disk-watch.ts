@@ -4,12 +4,14 @@
  * than the card), and then SQLite fails appends with SQLITE_FULL. So the store also keeps its
  * growth within what the filesystem still holds:
  *
- *   cap = bytes + (free + reusable - reserve) / FILE_FACTOR
+ *   cap = bytes + (max(0, free - reserve) + reusable) / FILE_FACTOR
  *
  * `free` is what statfs gives an unprivileged writer, `reusable` the freed pages inside the
  * database file (SQLite fills those before it grows the file), `reserve` room kept for the WAL
  * and checkpoints. Once the cap is below the budget the store evicts by priority as it would at
  * its budget, and `low` fires (the daemon raises DISK_LOW); `ok` fires when space returns.
+ * The cap never falls below what the store holds: on a full disk each append evicts about
+ * its own size (plus the store's headroom), so the file stops growing without emptying it.
  */
 import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
@@ -35,7 +37,7 @@ export function spaceOf(dir: string): DiskSpace {
 
 /** The most the store may count now, given the filesystem's free space. */
 export function spaceCap(s: { bytes: number; reusableBytes: number; freeBytes: number; reserveBytes: number }): number {
-  return Math.max(0, s.bytes + (s.freeBytes + s.reusableBytes - s.reserveBytes) / FILE_FACTOR);
+  return s.bytes + (Math.max(0, s.freeBytes - s.reserveBytes) + s.reusableBytes) / FILE_FACTOR;
 }
 
 export interface DiskWatchOptions {

@@ -6,8 +6,8 @@
  *
  *   - store.path must be a file the daemon's user can read and write (a directory or a file
  *     of another user is a setting to fix, not corruption: CONFIG_INVALID, nothing touched);
- *   - the main file must start with SQLite's header, with a valid page size, and hold every
- *     page its header claims (a truncated copy fails here);
+ *   - the main file must start with SQLite's header, with a valid page size, and (without a
+ *     WAL, which may still hold the rest) every page its header claims: a truncated copy fails;
  *   - a WAL must have SQLite's magic, this database's page size and a valid header checksum.
  *
  * A failed check throws an error with code SQLITE_CORRUPT, which Outbox.open handles as it does
@@ -57,8 +57,12 @@ export function walChecksum(data: Buffer, bigEndian: boolean): [number, number] 
   return [s0, s1];
 }
 
-/** The page size the main file's header declares, or throws StoreCorruptError. */
-function checkMain(path: string, size: number): number | undefined {
+/**
+ * The page size the main file's header declares, or throws StoreCorruptError. With a WAL the
+ * file may be legitimately short: a checkpoint interrupted by a full disk has written page 1
+ * (the new page count) but not every page, and the WAL still holds them all.
+ */
+function checkMain(path: string, size: number, hasWal: boolean): number | undefined {
   if (size === 0) return undefined;
   const head = readHead(path, 100);
   if (head.length < 100 || head.subarray(0, 16).toString('latin1') !== SQLITE_MAGIC) {
@@ -67,6 +71,7 @@ function checkMain(path: string, size: number): number | undefined {
   const raw = head.readUInt16BE(16);
   const pageSize = raw === 1 ? 65536 : raw;
   if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) throw new StoreCorruptError(`${path}: header gives page size ${raw}, which SQLite never writes`);
+  if (hasWal) return pageSize;
   if (size % pageSize !== 0) throw new StoreCorruptError(`${path}: ${size} bytes is not a whole number of ${pageSize}-byte pages (the file was cut short)`);
   // The in-header page count is valid when "version-valid-for" equals the change counter.
   const pages = head.readUInt32BE(28);
@@ -111,7 +116,7 @@ export function checkStoreFiles(path: string): void {
       );
     }
   }
-  const pageSize = checkMain(path, sizeOf(path) ?? 0);
   const walSize = sizeOf(`${path}-wal`);
+  const pageSize = checkMain(path, sizeOf(path) ?? 0, (walSize ?? 0) > 0);
   if (walSize !== undefined) checkWal(`${path}-wal`, walSize, pageSize);
 }

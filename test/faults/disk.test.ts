@@ -1,0 +1,211 @@
+/**
+ * Fault suite, disk full. The store's directory is on a real small filesystem (tmpfs with a
+ * size limit, mounted by the test; root needed).
+ *
+ * 1. The real daemon, its disk budget (512 MB) far above what the filesystem holds, the broker
+ *    refusing it (offline). A filler leaves 12 MB; the store grows into the 8 MB reserve, the
+ *    free-space watch raises DISK_LOW (/status, /metrics, log with what to do) and the store
+ *    evicts by priority (status and features first, safety events never). Then the filesystem
+ *    is filled to the last byte: the daemon keeps running. Then space returns (fillers deleted):
+ *    the alarm clears. Then the broker lets it in: everything still stored arrives, and every
+ *    seq the unit issued is received, still stored, or announced as evicted: none lost.
+ * 2. The store itself at SQLITE_FULL (a 1 MB tmpfs, no free-space watch, so SQLite really runs
+ *    out): every append either returns (and is then kept) or throws DISK_FULL; nothing the store
+ *    acknowledged is lost, it reopens intact, and appends work again once the tmpfs is grown.
+ *    This is the path the daemon's free-space watch normally keeps it away from, so it is
+ *    driven directly.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthenticateError, Client } from 'aedes';
+import { startAedes, type AedesBroker } from '../helpers/brokers.js';
+import { getText, killAll, tempDir } from '../daemon/helpers.js';
+import { Receiver } from '../../src/uplink/receiver.js';
+import { Outbox } from '../../src/store/outbox.js';
+import { isMotobioError } from '../../src/util/errors.js';
+import { recordFaultResult } from './report.js';
+import { readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
+import { fill, mountTmpfs, type Tmpfs } from './helpers/tmpfs.js';
+import { writeSegmentedRecord } from './helpers/record.js';
+
+const MB = 1024 * 1024;
+const cleanups: (() => void | Promise<void>)[] = [];
+
+beforeAll(() => requireBuild());
+afterEach(() => killAll());
+afterAll(async () => {
+  killAll();
+  // Mounts last: the daemon holding files must be gone first (cleanups run in reverse order).
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+function mount(size: number): Tmpfs {
+  const t = mountTmpfs(size);
+  cleanups.push(() => t.cleanup());
+  return t;
+}
+
+describe('fault: disk full', () => {
+  it('the daemon on a small filesystem: keeps running, evicts by priority, alarms, recovers, loses nothing', async () => {
+    const work = tempDir('motobio-fault-disk-');
+    cleanups.push(work.cleanup);
+    const fsys = mount(32 * MB);
+    const record = writeSegmentedRecord(work.path, [
+      { bpm: 72, seconds: 40 },
+      { bpm: 0, seconds: 10 },
+    ]);
+    const store = join(fsys.path, 'state', 'motobio.db');
+    fill(join(fsys.path, 'filler-1'), fsys.freeBytes() - 10 * MB);
+    const t0 = Date.now();
+    const phaseS: Record<string, number> = {};
+    const mark = (phase: string) => (phaseS[`${phase}_s`] = Math.round((Date.now() - t0) / 100) / 10);
+
+    // The broker lets the receiver in but refuses the unit until the gate opens.
+    let gateOpen = false;
+    const broker: AedesBroker = await startAedes();
+    cleanups.push(() => broker.close());
+    broker.broker.authenticate = (client: Client, _u: Readonly<string> | undefined, _p: Readonly<Buffer> | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void) =>
+      done(null, gateOpen || client.id.startsWith('motobio-receive'));
+    const receiver = await Receiver.start({ link: { url: broker.url, mqttVersion: 4 }, start: 1 });
+    cleanups.push(() => receiver.close());
+    const got = new Map<number, string>();
+    receiver.on('record', (r) => got.set(r.seq, r.type));
+
+    const d = await startDaemon(
+      work.path,
+      replayConfig({ device: 'fault-disk', record, store, speed: 400, periodS: 1, rules: { no_beat_s: 5 }, links: [{ name: 'lte', url: broker.url, keepalive_s: 5 }] }),
+    );
+    const evictionLines = () => d.proc.logs().filter((l) => String(l['msg']).startsWith('store over its disk budget'));
+
+    // 1. Nearly full: DISK_LOW, evictions, still running.
+    const low = await waitFor(
+      'DISK_LOW and evictions',
+      async () => {
+        const s = await d.status();
+        return s.alarms.some((a) => a.code === 'DISK_LOW') && evictionLines().length >= 3 ? s : undefined;
+      },
+      60_000,
+      100,
+    );
+    mark('low');
+    const lowAlarm = low.alarms.find((a) => a.code === 'DISK_LOW')!;
+    expect(lowAlarm.message).toMatch(/Free space on that filesystem or lower store\.disk_budget_mb/);
+    expect(await d.metrics()).toMatch(/^motobio_alarm\{code="DISK_LOW"\} 1$/m);
+    expect(d.proc.logs().some((l) => l['msg'] === 'disk nearly full')).toBe(true);
+    const firstEviction = String(evictionLines()[0]['msg']);
+    expect(firstEviction).not.toMatch(/safety|decision/);
+
+    // 2. Full to the last byte: the daemon keeps running and keeps its records.
+    const beforeFull = (await d.status()).counters.decisions;
+    fill(join(fsys.path, 'filler-2'));
+    expect(fsys.freeBytes()).toBeLessThan(64 * 1024);
+    await waitFor('decisions to go on with the disk full', async () => (await d.status()).counters.decisions >= beforeFull + 100, 60_000, 100);
+    mark('full');
+    expect((await getText(`${d.base}/healthz`)).status).toBe(200);
+    const whileFull = await d.status();
+    const diskFullRaised = d.proc.logs().some((l) => l['code'] === 'DISK_FULL');
+
+    // 3. Space returns: the alarms clear.
+    rmSync(join(fsys.path, 'filler-2'));
+    rmSync(join(fsys.path, 'filler-1'));
+    await waitFor('DISK_LOW and DISK_FULL to clear', async () => (await d.status()).alarms.length === 0, 30_000, 100);
+    mark('cleared');
+    expect(await d.metrics()).toMatch(/^motobio_alarm\{code="DISK_LOW"\} 0$/m);
+    expect(d.proc.logs().some((l) => l['msg'] === 'disk has room again')).toBe(true);
+
+    // 4. The broker lets the unit in: the backlog drains.
+    gateOpen = true;
+    const drained = await waitFor(
+      'the backlog to drain',
+      async () => {
+        const s = await d.status();
+        return (s.outbox.records ?? Infinity) < 200 && got.size > 0 ? s : undefined;
+      },
+      60_000,
+      200,
+    );
+    mark('drained');
+    expect(await d.stop()).toBe(0);
+
+    // The count: every seq issued is received, still stored, or evicted (and counted as such).
+    const { rows, nextSeq, evicted } = readStore(store);
+    const produced = nextSeq - 1;
+    const stored = new Set(rows.map((r) => r.seq));
+    let unaccounted = 0;
+    for (let s = 1; s <= produced; s++) if (!got.has(s) && !stored.has(s)) unaccounted++;
+    const evictedTotal = Object.values(evicted).reduce((a, b) => a + b, 0);
+    const lost = unaccounted - evictedTotal;
+    const report = receiver.stats().devices['fault-disk'];
+    expect(evicted['safety'] ?? 0).toBe(0);
+    expect(evicted['features'] ?? 0).toBeGreaterThan(0);
+    expect(lost).toBe(0);
+    const safetyReceived = [...got.values()].filter((t) => t === 'safety').length + rows.filter((r) => r.type === 'safety').length;
+    // Safety events were made all along and none was evicted (lost is 0, so each arrived or is stored).
+    expect(drained.counters.safetyTriggers).toBeGreaterThanOrEqual(3);
+    expect(safetyReceived).toBeGreaterThanOrEqual(drained.counters.safetyTriggers);
+    expect([...got.values()].includes('status') || rows.some((r) => r.type === 'status')).toBe(true);
+    recordFaultResult({
+      group: 'disk',
+      fault: 'State directory on a 32 MB tmpfs (budget 512 MB): filled to 8 MB reserve, then to the last byte, then space returns',
+      behaviour: `kept running (healthz 200 at 0 bytes free${diskFullRaised ? ', DISK_FULL raised and records held in memory' : ', appends reused freed pages'}); DISK_LOW on /status, /metrics and log, cleared when space returned; evicted ${Object.entries(evicted).map(([p, n]) => `${n} ${p}`).join(', ')} (lowest priority first, no safety events); backlog drained once the broker let it in`,
+      produced,
+      received: got.size,
+      lost,
+      duplicates: report?.duplicates ?? 0,
+      figures: { evicted: evictedTotal, still_stored: rows.length, safety_records: safetyReceived, decisions_while_full: whileFull.counters.decisions - beforeFull, ...phaseS },
+    });
+  }, 150_000);
+
+  it('the store at SQLITE_FULL: appends fail with DISK_FULL, nothing acknowledged is lost, writes resume when space returns', () => {
+    const fsys = mount(1 * MB);
+    const path = join(fsys.path, 'outbox.db');
+    const open = () => Outbox.open(path, { deviceId: 'fault-full', diskBudgetBytes: 64 * MB, integrityCheck: 'quick' });
+    let box = open();
+    const acked: number[] = [];
+    const payload = { pad: 'x'.repeat(900) };
+    let fullErrors = 0;
+    let otherErrors = 0;
+    let evictedByRetry = 0;
+    for (let i = 0; i < 4000 && fullErrors < 20; i++) {
+      try {
+        const r = box.append([{ type: 'features', priority: i % 50 === 0 ? 'safety' : 'features', payload: { i, ...payload } }]);
+        for (let s = r.firstSeq; s <= r.lastSeq; s++) acked.push(s);
+        evictedByRetry += r.evicted;
+      } catch (e) {
+        if (isMotobioError(e, 'DISK_FULL')) fullErrors++;
+        else otherErrors++;
+      }
+    }
+    expect(otherErrors).toBe(0);
+    expect(fullErrors + evictedByRetry).toBeGreaterThan(0);
+    const evictedSafety = box.stats().evicted.safety;
+    box.close();
+
+    // It reopens on the still-full disk, intact (quick_check), not mistaken for corrupt (a
+    // checkpoint cut short by the full disk leaves the file short and the WAL holding the rest),
+    // with every acknowledged seq that was not evicted.
+    box = open();
+    expect(readdirSync(fsys.path).filter((f) => f.includes('corrupt')), readdirSync(fsys.path).join(' ')).toEqual([]);
+    const present = new Set([...box.iterate()].map((r) => r.seq));
+    const stats = box.stats();
+    const missing = acked.filter((s) => !present.has(s));
+    expect(missing.length).toBe(stats.evictedTotal);
+    expect(stats.recoveredFrom).toBeNull();
+    // Space returns: writes go on.
+    fsys.remount(8 * MB);
+    const after = box.append([{ type: 'features', priority: 'features', payload }]);
+    expect(after.firstSeq).toBeGreaterThan(acked[acked.length - 1]);
+    box.close();
+    recordFaultResult({
+      group: 'disk',
+      fault: 'Store at SQLITE_FULL on a 1 MB tmpfs (no free-space watch; store level)',
+      behaviour: `${fullErrors} appends refused with DISK_FULL (never another error), ${evictedByRetry} records evicted by the SQLITE_FULL retry (${evictedSafety} safety); reopened on the still-full disk intact (not taken for corruption) with every acknowledged record not evicted; writes resumed after remount to 8 MB`,
+      produced: acked.length,
+      received: present.size,
+      lost: missing.length - stats.evictedTotal,
+      duplicates: 0,
+      figures: { disk_full_errors: fullErrors, evicted: stats.evictedTotal },
+    });
+  }, 60_000);
+});
