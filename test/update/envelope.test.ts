@@ -153,3 +153,18 @@ describe('fuzz (fast-check)', () => {
     );
   });
 });
+
+describe('docs/schemas/update.v1.schema.json', () => {
+  it('accepts what signUpdate makes and rejects what the parser rejects structurally', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { Ajv } = await import('ajv');
+    const schema = JSON.parse(readFileSync(new URL('../../docs/schemas/update.v1.schema.json', import.meta.url), 'utf8')) as object;
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const e = good();
+    expect(validate(e)).toBe(true);
+    for (const bad of [{ ...e, version: 0 }, { ...e, kind: 'firmware' }, { ...e, device: 'a/b' }, { ...e, extra: 1 }, { ...e, files: [] }]) {
+      expect(validate(bad)).toBe(false);
+      expect(reason(() => parseEnvelope(Buffer.from(JSON.stringify(bad))))).toBe('malformed');
+    }
+  });
+});
