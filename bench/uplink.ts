@@ -4,7 +4,8 @@
  * per day for features plus events with live-mode batch sizes, and for raw ECG. As root with
  * iproute2 and nftables, also over an emulated 4G link: the broker in a network namespace of
  * its own behind a veth pair, 5 Mbit/s each way (tc tbf), 1 % loss each way (nftables numgen
- * random), and 100 ms round trip from a delaying TCP proxy.
+ * random), and 100 ms round trip from a delaying TCP proxy (test/helpers/netns.ts, shared with
+ * the network fault suite).
  * Printed, never asserted. Needs `mosquitto` on PATH (or /usr/sbin).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ import { Outbox } from '../src/store/outbox.js';
 import { Uplink, type UplinkOptions } from '../src/uplink/uplink.js';
 import type { RecordInput } from '../src/store/types.js';
 import { readRecord } from '../src/sources/wfdb/record.js';
+import { NetLab, requireNetTools, startDelayProxy, startMosquittoInNs, type DelayProxy, type NsBroker } from '../test/helpers/netns.js';
 
 const DATA = process.env['MOTOBIO_BENCH_DATA'] ?? '../shared/data';
 
@@ -122,77 +124,29 @@ function ecgHour(): { records: RecordInput[]; raw16: number } | undefined {
   }
 }
 
-function sh(args: string[]): void {
-  const r = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
-}
-
-/** A TCP proxy that holds every chunk for `delayMs` in each direction (order kept). */
-async function delayProxy(host: string, port: number, delayMs: number): Promise<{ port: number; close: () => void }> {
-  const sockets = new Set<import('node:net').Socket>();
-  const server = createServer((a) => {
-    const b = connect(port, host);
-    for (const s of [a, b]) {
-      sockets.add(s);
-      s.on('error', () => (a.destroy(), b.destroy()));
-      s.on('close', () => (a.destroy(), b.destroy()));
-    }
-    a.on('data', (d: Buffer) => void setTimeout(() => b.write(d), delayMs));
-    b.on('data', (d: Buffer) => void setTimeout(() => a.write(d), delayMs));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
-
 async function emulated4g(dir: string): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('emulated 4G: skipped (needs root for network namespaces)');
     return;
   }
-  const ns = `mb4g-${process.pid}`;
-  const a = `mb${process.pid % 100000}a`;
-  const b = `mb${process.pid % 100000}b`;
-  const net = `10.77.${process.pid % 250}`;
-  let broker: ChildProcess | undefined;
-  let proxy: { close: () => void } | undefined;
+  let lab: NetLab | undefined;
+  let broker: NsBroker | undefined;
+  let proxy: DelayProxy | undefined;
   try {
-    sh(['ip', 'netns', 'add', ns]);
-    sh(['ip', 'link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-    sh(['ip', 'link', 'set', b, 'netns', ns]);
-    sh(['ip', 'addr', 'add', `${net}.1/24`, 'dev', a]);
-    sh(['ip', 'link', 'set', a, 'up']);
-    sh(['ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `${net}.2/24`, 'dev', b]);
-    sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', b, 'up']);
-    sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
-    sh(['tc', 'qdisc', 'add', 'dev', a, 'root', 'tbf', 'rate', '5mbit', 'burst', '32kbit', 'latency', '400ms']);
-    sh(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', b, 'root', 'tbf', 'rate', '5mbit', 'burst', '32kbit', 'latency', '400ms']);
-    sh(['ip', 'netns', 'exec', ns, 'nft', 'add', 'table', 'inet', 'mbloss']);
-    for (const hook of ['input', 'output']) {
-      sh(['ip', 'netns', 'exec', ns, 'nft', 'add', 'chain', 'inet', 'mbloss', hook, `{ type filter hook ${hook} priority 0; }`]);
-      sh(['ip', 'netns', 'exec', ns, 'nft', 'add', 'rule', 'inet', 'mbloss', hook, 'ip', 'saddr', '!=', '127.0.0.1', 'numgen', 'random', 'mod', '100', '0', 'drop']);
-    }
-    const bin = spawnSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
-    writeFileSync(join(dir, '4g.conf'), `user ${userInfo().username}\nallow_anonymous true\nmax_queued_messages 1000000\nlistener 1883 ${net}.2\n`);
-    broker = spawn('ip', ['netns', 'exec', ns, bin, '-c', join(dir, '4g.conf')], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 500));
-    const p = await delayProxy(`${net}.2`, 1883, 50);
-    proxy = p;
+    requireNetTools();
+    lab = NetLab.create([{ name: 'lte', rateKbit: 5000, lossPct: 1 }]);
+    const lte = lab.link('lte');
+    broker = await startMosquittoInNs(lab, dir, lte);
+    proxy = await startDelayProxy({ targetHost: lte.nsAddr, targetPort: broker.port, localAddress: lte.hostAddr, minMs: 50, maxMs: 50 });
     const feats = dayOfEvents().filter((r) => r.type === 'features');
-    const d = await drain(dir, `mqtt://127.0.0.1:${p.port}`, '4g', feats, { pubackTimeoutMs: 10_000 });
+    const d = await drain(dir, proxy.url, '4g', feats, { pubackTimeoutMs: 10_000 });
     console.log(`emulated 4G (5 Mbit/s, 1 % loss each way, 100 ms RTT): 24-hour backlog of ${d.n} features drained in ${d.s.toFixed(2)} s (goal < 10 s), ${(d.bytesOut / 1000).toFixed(0)} kB sent`);
   } catch (e) {
     console.log(`emulated 4G: skipped (${(e as Error).message}); needs iproute2, tc and nftables`);
   } finally {
-    proxy?.close();
-    broker?.kill('SIGKILL');
-    spawnSync('ip', ['netns', 'del', ns]);
-    spawnSync('ip', ['link', 'del', a]);
+    await proxy?.close();
+    await broker?.close();
+    lab?.close();
   }
 }
 
