@@ -292,6 +292,7 @@ export async function openDecisionEngine(ctx: DaemonContext): Promise<DecisionEn
     onEvent: (e) => {
       if (e.type.endsWith('failed') || e.type.endsWith('rejected') || e.type === 'model_rolled_back') ctx.telemetry.countError('inference', e.type.toUpperCase(), 'error' in e ? e.error : undefined);
       if (e.type === 'model_load_failed') rulesOnly(e.error);
+      if (e.type === 'model_rolled_back') void import('../update/stage.js').then((m) => m.modelRolledBack(ctx, e.error));
       if (e.type === 'model_loaded' || e.type === 'model_swapped') {
         alarms.clear('MODEL_UNAVAILABLE');
         ctx.telemetry.setStatus('inference', { state: 'running', detail: { model: e.type === 'model_loaded' ? e.model : e.to } });

@@ -25,6 +25,7 @@ export function applyConfig(update: VerifiedUpdate, o: ApplyConfigOptions): { pa
   const trial = readTrial(o.updateDir);
   if (trial) throw new UpdateRefused('busy', `configuration version ${trial.version} is still on trial; send version ${update.version} again once it is confirmed (update.confirm_s)`);
   const root = configRoot(o.updateDir);
+  const rootExisted = existsSync(root);
   ensurePrivateDir(root);
   const name = `v${update.version}`;
   const previous = readSymlink(join(root, 'current')) ?? null;
@@ -37,7 +38,8 @@ export function applyConfig(update: VerifiedUpdate, o: ApplyConfigOptions): { pa
   try {
     checkPushedConfig(text.toString('utf8'), join(staging, CONFIG_FILE_NAME), o.env, o.cwd);
   } catch (e) {
-    removeDurable(staging);
+    // A refused configuration leaves nothing behind, not even the directory made for it.
+    removeDurable(rootExisted ? staging : root);
     throw e;
   }
   renameSync(staging, dir);

@@ -69,8 +69,7 @@ export class UpdateManager {
     } catch (e) {
       this.log.error({ err: errorMessage(e) }, `updates refused until fixed: ${errorMessage(e)}`);
     }
-    for (const r of readPendingReports(this.dir)) this.emitReport(r);
-    clearPendingReports(this.dir);
+    this.flushPendingReports();
     const keys = loadTrustedKeys(resolvePath(u.keys_dir, this.deps.ctx.cwd));
     for (const p of keys.problems) this.log.warn({ keys_dir: u.keys_dir }, `update key skipped: ${p}`);
     if (!u.enabled) this.log.info('downlink updates are disabled (update.enabled: false); every update is refused');
@@ -78,6 +77,15 @@ export class UpdateManager {
     else this.log.info({ keys: [...keys.keys.keys()] }, `downlink updates accepted when signed by one of ${keys.keys.size} trusted key(s)`);
     const trial = readTrial(this.dir);
     if (trial && readSymlink(join(configRoot(this.dir), 'current')) === `v${trial.version}`) this.watchTrial(trial.version);
+    this.publishStatus();
+  }
+
+  /** Reports left on disk (a rollback at start-up, a model dropped in use) go to the outbox. */
+  flushPendingReports(): void {
+    const pending = readPendingReports(this.dir);
+    if (pending.length === 0) return;
+    for (const r of pending) this.emitReport(r);
+    clearPendingReports(this.dir);
     this.publishStatus();
   }
 
