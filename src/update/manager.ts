@@ -12,6 +12,7 @@
  * restarts when that has not happened within `update.trial_s`.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonContext } from '../daemon/context.js';
 import { resolvePath } from '../daemon/config.js';
@@ -73,7 +74,11 @@ export class UpdateManager {
     const keys = loadTrustedKeys(resolvePath(u.keys_dir, this.deps.ctx.cwd));
     for (const p of keys.problems) this.log.warn({ keys_dir: u.keys_dir }, `update key skipped: ${p}`);
     if (!u.enabled) this.log.info('downlink updates are disabled (update.enabled: false); every update is refused');
-    else if (keys.keys.size === 0) this.log.warn({ keys_dir: u.keys_dir }, `no trusted update keys in ${u.keys_dir}: every downlink update is refused until a technician installs one (docs/updates.md)`);
+    else if (keys.keys.size === 0) {
+      // No key directory at all is the normal state of a unit that does not take updates.
+      const level = existsSync(resolvePath(u.keys_dir, this.deps.ctx.cwd)) ? 'warn' : 'info';
+      this.log[level]({ keys_dir: u.keys_dir }, `no trusted update keys in ${u.keys_dir}: every downlink update is refused until a technician installs one (docs/updates.md)`);
+    }
     else this.log.info({ keys: [...keys.keys.keys()] }, `downlink updates accepted when signed by one of ${keys.keys.size} trusted key(s)`);
     const trial = readTrial(this.dir);
     if (trial && readSymlink(join(configRoot(this.dir), 'current')) === `v${trial.version}`) this.watchTrial(trial.version);
