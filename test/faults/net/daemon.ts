@@ -85,6 +85,10 @@ export async function startNetDaemon(o: NetDaemonOptions): Promise<NetDaemon> {
   const file = join(o.dir, 'config.yaml');
   writeFileSync(file, config);
   const proc = spawnNode([MAIN, 'run', '--config', file], { cwd: o.dir });
+  // A worker that dies with the test (timeout, crash) must not leave a daemon behind.
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
+  void proc.exited.then(() => process.off('exit', reap));
   const base = `http://127.0.0.1:${port}`;
   const status = async (): Promise<StatusView | undefined> => {
     try {
