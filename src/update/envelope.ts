@@ -27,7 +27,6 @@ export const KEY_ID_RE = /^[0-9a-f]{32}$/;
 /** RFC 3339 in UTC with an optional millisecond part: what `new Date().toISOString()` gives. */
 export const CREATED_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MAX_FILES = 64;
 
 export interface EnvelopeFile {
@@ -87,9 +86,20 @@ function fail(reason: 'malformed', what: string): never {
   throw new UpdateRefused(reason, `update refused: ${what}`);
 }
 
-/** One encoding per byte string: unused bits before the padding must be 0, or the same bytes would have several spellings. */
-function isCanonicalBase64(s: string): boolean {
-  return BASE64_RE.test(s) && Buffer.from(s, 'base64').toString('base64') === s;
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Standard base64 with padding, and canonical: one spelling per byte string (the bits the last
+ * character carries beyond the data must be 0), so a signature or file cannot be re-spelt.
+ * A plain character-class scan: a grouped regular expression overflows the stack on the tens
+ * of megabytes a model update can carry.
+ */
+export function isCanonicalBase64(s: string): boolean {
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return false;
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  if (pad === 0) return true;
+  const last = B64.indexOf(s[s.length - pad - 1]);
+  return (last & (pad === 2 ? 0x0f : 0x03)) === 0;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, sign as edSign } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalBytes, parseEnvelope, verifyEnvelope, type Envelope } from '../../src/update/envelope.js';
+import { canonicalBytes, isCanonicalBase64, parseEnvelope, verifyEnvelope, type Envelope } from '../../src/update/envelope.js';
 import { keyId } from '../../src/update/keys.js';
 import { UpdateRefused } from '../../src/update/refusal.js';
 import { signUpdate } from '../../src/update/sign.js';
@@ -98,6 +98,32 @@ describe('verification', () => {
     expect(reason(() => parseEnvelope(payload({ ...e, files: [{ ...e.files[0], name: '../etc/passwd' }] })))).toBe('malformed');
     expect(reason(() => parseEnvelope(payload({ ...e, version: 1.5 })))).toBe('malformed');
     expect(reason(() => verifyEnvelope(parseEnvelope(payload(e)), new Map(), 'bike-017'))).toBe('unknown_key');
+  });
+});
+
+describe('large updates', () => {
+  it('a 23 MiB model file (a 31 MiB message, under the 32 MiB default cap) parses and verifies', () => {
+    const big = Buffer.alloc(23 * 1024 * 1024, 7);
+    const e = signUpdate({ kind: 'model', version: 1, device: '*', files: new Map([['m.onnx', big]]), privateKey });
+    const payload = Buffer.from(JSON.stringify(e));
+    expect(payload.length).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(verifyEnvelope(parseEnvelope(payload), keys, 'bike-017').files.get('m.onnx')!.equals(big)).toBe(true);
+  });
+
+  it('canonical base64 only: the same bytes spelt another way are malformed', () => {
+    expect(isCanonicalBase64('QQ==')).toBe(true);
+    expect(isCanonicalBase64('QR==')).toBe(false);
+    expect(isCanonicalBase64('QUI=')).toBe(true);
+    expect(isCanonicalBase64('QUJ=')).toBe(false);
+    expect(isCanonicalBase64('QUJD')).toBe(true);
+    expect(isCanonicalBase64('QUJ')).toBe(false);
+    expect(isCanonicalBase64('Q===')).toBe(false);
+    expect(isCanonicalBase64('')).toBe(true);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+        expect(isCanonicalBase64(Buffer.from(b).toString('base64'))).toBe(true);
+      }),
+    );
   });
 });
 
