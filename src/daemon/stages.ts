@@ -113,15 +113,15 @@ export async function openOutbox(ctx: DaemonContext): Promise<Outbox> {
     ctx.telemetry.countError('store', 'DISK_FULL', message);
     alarms.raise('DISK_FULL', message, { path });
   };
-  disk.on('low', (d) =>
-    alarms.raise(
-      'DISK_LOW',
-      `the filesystem under ${path} has ${Math.round(d.freeBytes / 1024)} kB free (less than the ${Math.round(disk.reserveBytes / 1048576)} MB reserve): the store evicts its lowest-priority records to stay within it. Free space on that filesystem or lower store.disk_budget_mb.`,
-      { freeBytes: d.freeBytes, totalBytes: d.totalBytes },
-    ),
-  );
-  disk.on('ok', () => alarms.clear('DISK_LOW'));
-  for (const k of ['low', 'ok'] as const) disk.on(k, (d) => log[k === 'low' ? 'warn' : 'info']({ freeBytes: d.freeBytes }, k === 'low' ? 'disk nearly full' : 'disk has room again'));
+  disk.on('low', (d) => {
+    const message = `disk nearly full: the filesystem under ${path} has ${Math.round(d.freeBytes / 1024)} kB free (less than the ${Math.round(disk.reserveBytes / 1048576)} MB reserve); the store evicts its lowest-priority records to stay within it. Free space on that filesystem or lower store.disk_budget_mb.`;
+    log.warn({ code: 'DISK_LOW', freeBytes: d.freeBytes }, message);
+    alarms.raise('DISK_LOW', message, { freeBytes: d.freeBytes, totalBytes: d.totalBytes });
+  });
+  disk.on('ok', (d) => {
+    log.info({ code: 'DISK_LOW', freeBytes: d.freeBytes }, 'disk has room again: DISK_LOW cleared');
+    alarms.clear('DISK_LOW');
+  });
   disk.start();
   const retry = setInterval(() => {
     try {
