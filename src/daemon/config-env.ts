@@ -14,7 +14,7 @@
  * (MOTOBIO_LOG_LEVEL). Those are validated like the file, so a typo inside a section
  * (MOTOBIO_UPLINK__LIKNS__0__URL) is an error, not silently ignored.
  */
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 
 export const ENV_PREFIX = 'MOTOBIO_';
 export const NOT_SETTINGS: ReadonlySet<string> = new Set(['MOTOBIO_CONFIG']);
@@ -45,7 +45,10 @@ export function envOverrides(env: NodeJS.ProcessEnv, topLevelSettings: ReadonlyS
 function scalar(raw: string): unknown {
   if (raw === '') return '';
   try {
-    const v: unknown = parseYaml(raw);
+    // A value YAML cannot read cleanly (an unknown tag like `!x`) stays the string it was.
+    const doc = parseDocument(raw, { logLevel: 'silent' });
+    if (doc.errors.length > 0 || doc.warnings.length > 0) return raw;
+    const v: unknown = doc.toJS();
     // Only scalars: a variable cannot smuggle a whole object past the per-path reporting.
     return v === null || typeof v === 'object' ? raw : v;
   } catch {
@@ -74,6 +77,11 @@ export function applyOverrides(target: Record<string, unknown>, overrides: reado
 /** `uplink.links[1].url` from ['uplink', 'links', 1, 'url']. */
 export function formatPath(path: readonly (string | number)[]): string {
   let s = '';
-  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s === '' ? seg : `.${seg}`;
+  for (const seg of path) {
+    // A key that is not a plain name (empty, spaces, dots) is quoted so the path stays readable.
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else if (!/^[A-Za-z0-9_-]+$/.test(seg)) s += `[${JSON.stringify(seg)}]`;
+    else s += s === '' ? seg : `.${seg}`;
+  }
   return s;
 }

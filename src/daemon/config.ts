@@ -121,17 +121,24 @@ function issueFromAjv(e: ErrorObject, envPaths: Map<string, string>): ConfigIssu
 }
 
 function yamlIssues(text: string, source: string): { value: unknown; issues: ConfigIssue[] } {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  // Warnings (an unknown tag like `!custom`, a %YAML version) are problems here too, reported
+  // with the others rather than printed by the yaml library on stderr.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'silent' });
+  if (doc.errors.length > 0 || doc.warnings.length > 0) {
     return {
       value: undefined,
-      issues: doc.errors.map((err) => {
+      issues: [...doc.errors, ...doc.warnings].map((err) => {
         const line = err.linePos?.[0];
         return { path: '', message: `${source}${line ? ` line ${line.line} column ${line.col}` : ''}: ${err.message.split('\n')[0]} (is this valid YAML?)` };
       }),
     };
   }
-  return { value: doc.toJS() as unknown, issues: [] };
+  try {
+    return { value: doc.toJS() as unknown, issues: [] };
+  } catch (e) {
+    // yaml refuses alias bombs ("billion laughs") and very deep nesting only here, as plain errors.
+    return { value: undefined, issues: [{ path: '', message: `${source}: ${errorMessage(e).split('\n')[0]} (is this valid YAML, without aliases multiplying the document?)` }] };
+  }
 }
 
 /** Resolves `pkg:` paths against the package and other relative ones against `cwd`. */

@@ -98,6 +98,43 @@ export function encodeBatch(device: string, batchId: string, records: readonly S
   return Buffer.concat([MAGIC, len, z, ...blobs]);
 }
 
+/**
+ * Largest header a consumer inflates: a batch of 500 live records is ~200 kB of JSON, so 16 MiB
+ * is generous, and a deflate bomb (a few kB that inflate to gigabytes) stops there.
+ */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+const PRIORITY_NAMES: ReadonlySet<string> = new Set<Priority>(['safety', 'decision', 'features', 'status', 'raw']);
+
+function invalidBatch(problem: string): MotobioError {
+  return new MotobioError('RECORD_INVALID', `batch: ${problem}; the batch is dropped whole (no record of it is taken)`);
+}
+
+/** Every record whole, every blob inside the blob section: a consumer takes all of a batch or none. */
+function checkRecords(header: BatchHeader, blobBytes: number): void {
+  if (header.boot !== undefined && typeof header.boot !== 'string') throw invalidBatch(`header boot is ${typeof header.boot}, not a string`);
+  for (const [i, r] of (header.records as unknown[]).entries()) {
+    const at = `record ${i}`;
+    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw invalidBatch(`${at} is ${r === null ? 'null' : typeof r}, not an object`);
+    const w = r as Partial<Record<keyof WireRecord, unknown>>;
+    if (!Number.isSafeInteger(w.seq) || (w.seq as number) < 1) throw invalidBatch(`${at} has seq ${JSON.stringify(w.seq) ?? 'undefined'}, not a positive whole number`);
+    const bad = (field: string, want: string) => invalidBatch(`${at} (seq ${String(w.seq)}) has ${field} ${JSON.stringify(w[field as keyof WireRecord]) ?? 'undefined'}, not ${want}`);
+    if (typeof w.type !== 'string') throw bad('type', 'a string');
+    if (typeof w.prio !== 'string' || !PRIORITY_NAMES.has(w.prio)) throw bad('prio', 'a priority');
+    if (w.boot !== undefined && typeof w.boot !== 'string') throw bad('boot', 'a string');
+    if (w.boot === undefined && header.boot === undefined) throw bad('boot', 'a string (and the header has none)');
+    if (typeof w.mono !== 'number' || !Number.isFinite(w.mono)) throw bad('mono', 'a number');
+    if (typeof w.wall !== 'number' || !Number.isFinite(w.wall)) throw bad('wall', 'a number');
+    if (typeof w.sync !== 'boolean') throw bad('sync', 'true or false');
+    if (w.ecg !== undefined) {
+      const e = w.ecg;
+      if (!Array.isArray(e) || e.length !== 2 || !e.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) throw bad('ecg', '[offset, length]');
+      const [o, l] = e as [number, number];
+      if (o + l > blobBytes) throw invalidBatch(`${at} (seq ${String(w.seq)}) points at blob bytes ${o}+${l} beyond the ${blobBytes}-byte blob section`);
+    }
+  }
+}
+
 export function decodeBatch(payload: Buffer): DecodedBatch {
   if (payload.length < 8 || !payload.subarray(0, 4).equals(MAGIC)) {
     throw new MotobioError('RECORD_INVALID', `batch: not a motobio v1 batch (${payload.length} bytes, starts ${payload.subarray(0, 4).toString('hex')}); check the content type and the producer version`);
@@ -106,15 +143,24 @@ export function decodeBatch(payload: Buffer): DecodedBatch {
   if (8 + h > payload.length) throw new MotobioError('RECORD_INVALID', `batch: header length ${h} runs past the ${payload.length}-byte payload; the message is truncated`);
   let header: BatchHeader;
   try {
-    header = JSON.parse(inflateRawSync(payload.subarray(8, 8 + h), { dictionary: BATCH_DICTIONARY }).toString('utf8')) as BatchHeader;
+    header = JSON.parse(inflateRawSync(payload.subarray(8, 8 + h), { dictionary: BATCH_DICTIONARY, maxOutputLength: MAX_HEADER_BYTES }).toString('utf8')) as BatchHeader;
   } catch (e) {
-    throw new MotobioError('RECORD_INVALID', `batch: header does not inflate to JSON (${(e as Error).message}); the message is damaged`);
+    throw new MotobioError('RECORD_INVALID', `batch: header does not inflate to JSON of at most ${MAX_HEADER_BYTES} bytes (${(e as Error).message}); the message is damaged`);
   }
-  if (header?.v !== 1 || !Array.isArray(header.records) || typeof header.device !== 'string') {
-    throw new MotobioError('RECORD_INVALID', `batch: header version ${String(header?.v)} is not 1 or lacks device/records; upgrade the consumer`);
+  if (header === null || typeof header !== 'object' || header.v !== 1 || !Array.isArray(header.records) || typeof header.device !== 'string') {
+    throw new MotobioError('RECORD_INVALID', `batch: header version ${String((header as { v?: unknown } | null)?.v)} is not 1 or lacks device/records; upgrade the consumer`);
   }
+  if (header.evicted !== undefined) {
+    const ok = Array.isArray(header.evicted) && header.evicted.every((n: unknown) => {
+      const x = n as Partial<Record<keyof WireNotice, unknown>> | null;
+      return x !== null && typeof x === 'object' && Number.isSafeInteger(x.first) && Number.isSafeInteger(x.last) && typeof x.prio === 'string' && PRIORITY_NAMES.has(x.prio) && Number.isSafeInteger(x.count);
+    });
+    if (!ok) throw invalidBatch('its eviction notices are not a list of {first, last, prio, count}');
+  }
+  const blobs = payload.subarray(8 + h);
+  checkRecords(header, blobs.length);
   for (const r of header.records) if (r.boot === undefined && header.boot !== undefined) r.boot = header.boot;
-  return { header, blobs: payload.subarray(8 + h) };
+  return { header, blobs };
 }
 
 export function recordBlob(batch: DecodedBatch, r: WireRecord): Buffer | undefined {

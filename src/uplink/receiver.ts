@@ -42,6 +42,15 @@ export interface ReceiverStats {
   readonly status: Readonly<Record<string, unknown>>;
 }
 
+function ndjsonLine(device: string, rec: WireRecord, blob: Buffer | undefined): string {
+  const line: Record<string, unknown> = { device, ...rec };
+  if (blob) {
+    const c = decodeEcgChunk(blob);
+    line['ecg'] = { startSample: c.startSample, fs: c.fs, lsbUv: c.lsbUv, counts: Array.from(c.counts) };
+  }
+  return `${JSON.stringify(line)}\n`;
+}
+
 export class Receiver extends EventEmitter<{ record: [ReceivedRecord]; batch: [{ device: string; records: number; duplicates: number }] }> {
   private conn: LinkConnection | undefined;
   private readonly trackers = new Map<string, SeqTracker>();
@@ -137,26 +146,19 @@ export class Receiver extends EventEmitter<{ record: [ReceivedRecord]; batch: [{
       const batch = decodeBatch(payload);
       const device = batch.header.device;
       if (device !== t.device) throw new Error(`batch names device "${device}" but came on ${topic}`);
-      const minSeq = Math.min(...batch.header.records.map((r) => r.seq));
-      const tr = this.tracker(device, minSeq);
+      // Everything that can fail (a garbled ECG blob) happens before the first record is taken:
+      // a batch is taken whole or not at all, never half.
+      const lines = this.fd === undefined ? undefined : batch.header.records.map((rec) => ndjsonLine(device, rec, recordBlob(batch, rec)));
+      const tr = this.tracker(device, batch.header.records.reduce((m, r) => Math.min(m, r.seq), Infinity));
       for (const n of batch.header.evicted ?? []) tr.noteEvicted(n.first, n.last);
       let dups = 0;
-      for (const rec of batch.header.records) {
+      for (const [i, rec] of batch.header.records.entries()) {
         if (!tr.add(rec.seq)) {
           dups++;
           continue;
         }
-        const out: ReceivedRecord = { device, ...rec };
-        if (this.fd !== undefined) {
-          const line: Record<string, unknown> = { device, ...rec };
-          const blob = recordBlob(batch, rec);
-          if (blob) {
-            const c = decodeEcgChunk(blob);
-            line['ecg'] = { startSample: c.startSample, fs: c.fs, lsbUv: c.lsbUv, counts: Array.from(c.counts) };
-          }
-          writeSync(this.fd, `${JSON.stringify(line)}\n`);
-        }
-        this.emit('record', out);
+        if (this.fd !== undefined && lines) writeSync(this.fd, lines[i]);
+        this.emit('record', { device, ...rec });
       }
       this.batches++;
       this.emit('batch', { device, records: batch.header.records.length, duplicates: dups });
