@@ -1,0 +1,314 @@
+/**
+ * Soak: 24 hours of ECG (the bundled drive excerpt, looping) replayed at high speed through the
+ * whole daemon (`motobio run` as a child process, its SQLite store, the MQTT uplink to an
+ * in-process aedes broker and a `Receiver` counting), while the daemon's resident memory
+ * (/proc/PID/status VmRSS), open descriptors (/proc/PID/fd) and active handles (/metrics) are
+ * sampled. Nothing is forced: no GC, no shortened day.
+ *
+ * When the day is done the daemon gets SIGTERM; the records it still holds (a partial batch
+ * waits up to two minutes to fill) are then drained by the real Outbox and Uplink over the same
+ * file, so produced = received can be counted.
+ *
+ * test/faults/soak.test.ts asserts on the figures; `npm run bench soak` only prints them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Aedes } from 'aedes';
+import { Outbox } from '../src/store/outbox.js';
+import { Receiver } from '../src/uplink/receiver.js';
+import { Uplink } from '../src/uplink/uplink.js';
+
+export const DAY_S = 24 * 3600;
+export const DECISION_PERIOD_S = 5;
+
+export interface SoakSample {
+  readonly wallS: number;
+  /** Signal time the daemon has decided on: decisions x decision period. */
+  readonly signalS: number;
+  readonly rssKb: number;
+  readonly fds: number;
+  readonly handles: number;
+  readonly resources: number;
+}
+
+export interface SoakOptions {
+  /** The CLI entry (dist/src/cli/main.js or a test build). */
+  readonly main: string;
+  readonly signalS?: number;
+  readonly speed?: number;
+  /** Share of the day counted as warm-up: the start figures are taken right after it. */
+  readonly warmupShare?: number;
+  /** Gives up (with what was measured) after this much wall time. */
+  readonly maxWallS?: number;
+  readonly onSample?: (s: SoakSample) => void;
+}
+
+export interface SoakResult {
+  readonly samples: readonly SoakSample[];
+  readonly signalHours: number;
+  readonly wallS: number;
+  readonly achievedSpeed: number;
+  /** Median VmRSS of the samples right after warm-up and of the last samples, MB. */
+  readonly rssStartMb: number;
+  readonly rssEndMb: number;
+  readonly rssGrowthMb: number;
+  readonly fdStart: number;
+  readonly fdEnd: number;
+  readonly handlesStart: number;
+  readonly handlesEnd: number;
+  readonly resourcesStart: number;
+  readonly resourcesEnd: number;
+  /** Decisions the daemon counted at the stop (/metrics), and periods it dropped for falling behind. */
+  readonly decisions: number;
+  readonly decisionsBehind: number;
+  /** Records the store issued (its sequence), received (distinct), lost and duplicates at the receiver. */
+  readonly produced: number;
+  readonly received: number;
+  readonly lost: number;
+  readonly duplicates: number;
+  readonly byType: Readonly<Record<string, number>>;
+  /** Signal time of the last features record the server got, s. */
+  readonly lastFeaturesEndS: number;
+  readonly drainedAfterStop: number;
+  readonly exitCode: number | null;
+  readonly stderr: string;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startBroker(): Promise<{ url: string; close(): Promise<void> }> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    broker.handle(s);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => broker.close(() => r()));
+    },
+  };
+}
+
+/** A metric's value from Prometheus text, summed over its label sets. */
+export function metric(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels && !rest.includes(labels)) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) {
+      sum += v;
+      seen = true;
+    }
+  }
+  return seen ? sum : NaN;
+}
+
+async function getText(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  return res.text();
+}
+
+function procFigures(pid: number): { rssKb: number; fds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  return { rssKb: rss ? Number(rss[1]) : NaN, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The store goes on tmpfs when there is one: every append is an fsync'ed transaction, and on a
+ * shared CI disk the fsyncs, not the daemon's code, set the pace (the soak looks for leaks; the
+ * disk cases look at the disk).
+ */
+function workDir(): string {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return mkdtempSync(join(base, 'motobio-soak-'));
+}
+
+export async function soak(opts: SoakOptions): Promise<SoakResult> {
+  const signalTarget = opts.signalS ?? DAY_S;
+  const speed = opts.speed ?? 1000;
+  const warmupS = signalTarget * (opts.warmupShare ?? 0.15);
+  const dir = workDir();
+  const broker = await startBroker();
+  const device = 'soak-unit';
+  const byType: Record<string, number> = {};
+  let lastFeaturesEndS = 0;
+  const rx = await Receiver.start({ link: { url: broker.url, mqttVersion: 4 } });
+  rx.on('record', (r) => {
+    if (r.device !== device) return;
+    byType[r.type] = (byType[r.type] ?? 0) + 1;
+    const endS = (r.data as { endS?: unknown } | undefined)?.endS;
+    if (r.type === 'features' && typeof endS === 'number' && endS > lastFeaturesEndS) lastFeaturesEndS = endS;
+  });
+  const healthPort = await freePort();
+  const dbPath = join(dir, 'motobio.db');
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `device: { id: ${device} }`,
+      `source: { kind: replay, path: "pkg:src/sources/recordings/drive05-ecg-5min", speed: ${speed}, loop: true }`,
+      `signal: { decision_period_s: ${DECISION_PERIOD_S} }`,
+      `store: { path: ${JSON.stringify(dbPath)} }`,
+      `health: { port: ${healthPort} }`,
+      'uplink:',
+      '  links:',
+      `    - { name: lo, url: "${broker.url}" }`,
+      'log_level: warn',
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(process.execPath, [opts.main, 'run', '--config', config], {
+    cwd: dir,
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'] },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const base = `http://127.0.0.1:${healthPort}`;
+  const samples: SoakSample[] = [];
+  const t0 = performance.now();
+  const wallS = () => (performance.now() - t0) / 1000;
+  let metrics = '';
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode}) during the soak: ${stderr.slice(-2000)}`);
+      try {
+        metrics = await getText(`${base}/metrics`);
+      } catch {
+        await sleep(200);
+        if (wallS() > 60 && samples.length === 0) throw new Error(`the daemon's health endpoint did not answer within 60 s: ${stderr.slice(-2000)}`);
+        continue;
+      }
+      const decisions = metric(metrics, 'motobio_decisions_total');
+      const { rssKb, fds } = procFigures(child.pid!);
+      const s: SoakSample = {
+        wallS: wallS(),
+        signalS: (Number.isFinite(decisions) ? decisions : 0) * DECISION_PERIOD_S,
+        rssKb,
+        fds,
+        handles: metric(metrics, 'motobio_nodejs_active_handles_total'),
+        resources: metric(metrics, 'motobio_nodejs_active_resources_total'),
+      };
+      samples.push(s);
+      opts.onSample?.(s);
+      if (s.signalS >= signalTarget) break;
+      if (opts.maxWallS !== undefined && s.wallS > opts.maxWallS) break;
+      await sleep(500);
+    }
+  } catch (e) {
+    child.kill('SIGKILL');
+    await rx.close();
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const soakWallS = wallS();
+  const decisions = metric(metrics, 'motobio_decisions_total');
+  const decisionsBehind = metric(metrics, 'motobio_errors_total', 'code="DECISIONS_BEHIND"');
+  child.kill('SIGTERM');
+  const exitCode = await exited;
+
+  // The tail a partial batch still holds: the real store and uplink send it (no batch wait).
+  const store = Outbox.open(dbPath, { deviceId: device });
+  const produced = store.stats().nextSeq - 1;
+  const drainedAfterStop = store.stats().records;
+  const uplink = new Uplink(store, { deviceId: device, links: [{ name: 'drain', url: broker.url, mqttVersion: 4 }], batchMaxAgeMs: { safety: 0, decision: 0, features: 0, status: 0, raw: 0 } });
+  uplink.start();
+  const until = performance.now() + 60_000;
+  while (store.stats().records > 0 && performance.now() < until) await sleep(100);
+  await uplink.stop(1500);
+  store.close();
+  const deadline = performance.now() + 30_000;
+  const report = () => rx.stats().devices[device];
+  while ((report()?.received ?? 0) < produced && performance.now() < deadline) await sleep(100);
+  const r = report();
+  await rx.close();
+  await broker.close();
+  rmSync(dir, { recursive: true, force: true });
+
+  const signalS = (Number.isFinite(decisions) ? decisions : 0) * DECISION_PERIOD_S;
+  const afterWarmup = samples.filter((s) => s.signalS >= warmupS);
+  const startWin = afterWarmup.slice(0, Math.max(5, Math.ceil(afterWarmup.length * 0.1)));
+  const endWin = afterWarmup.slice(-Math.max(5, Math.ceil(afterWarmup.length * 0.1)));
+  const rssStartMb = median(startWin.map((s) => s.rssKb)) / 1024;
+  const rssEndMb = median(endWin.map((s) => s.rssKb)) / 1024;
+  return {
+    samples,
+    signalHours: signalS / 3600,
+    wallS: soakWallS,
+    achievedSpeed: signalS / soakWallS,
+    rssStartMb,
+    rssEndMb,
+    rssGrowthMb: rssEndMb - rssStartMb,
+    fdStart: median(startWin.map((s) => s.fds)),
+    fdEnd: median(endWin.map((s) => s.fds)),
+    handlesStart: median(startWin.map((s) => s.handles)),
+    handlesEnd: median(endWin.map((s) => s.handles)),
+    resourcesStart: median(startWin.map((s) => s.resources)),
+    resourcesEnd: median(endWin.map((s) => s.resources)),
+    decisions: Number.isFinite(decisions) ? decisions : 0,
+    decisionsBehind: Number.isFinite(decisionsBehind) ? decisionsBehind : 0,
+    produced,
+    received: r?.received ?? 0,
+    lost: produced - (r?.received ?? 0),
+    duplicates: r?.duplicates ?? 0,
+    byType,
+    lastFeaturesEndS,
+    drainedAfterStop,
+    exitCode,
+    stderr,
+  };
+}
+
+export async function run(): Promise<void> {
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const hours = Number(process.env['MOTOBIO_BENCH_SOAK_HOURS'] ?? 24);
+  const r = await soak({ main, signalS: hours * 3600, maxWallS: 900 });
+  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  console.log(`soak: ${f(r.signalHours, 2)} h of signal in ${f(r.wallS)} s (speed ${f(r.achievedSpeed, 0)}x of 1000x asked)`);
+  console.log(`  rss after warm-up ${f(r.rssStartMb)} MB, at the end ${f(r.rssEndMb)} MB: growth ${f(r.rssGrowthMb, 2)} MB`);
+  console.log(`  fds ${r.fdStart} -> ${r.fdEnd}; active handles ${r.handlesStart} -> ${r.handlesEnd}; active resources ${r.resourcesStart} -> ${r.resourcesEnd}`);
+  console.log(`  decisions ${r.decisions} (periods dropped for falling behind: ${r.decisionsBehind}); records produced ${r.produced}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}`);
+  console.log(`  by type ${JSON.stringify(r.byType)}; ${r.drainedAfterStop} records drained after the stop`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -1,0 +1,76 @@
+/**
+ * Fault suite, soak: 24 hours of ECG through the whole daemon at replay speed 1000 (the bundled
+ * drive excerpt looping), with the uplink to a real broker and a receiver counting. After the
+ * warm-up (the first 15 % of the day) resident memory may grow by less than 5 MB, and open
+ * descriptors and active handles may not grow beyond a small slack. Every record the store
+ * issued reaches the receiver, and there is one decision per 5 s of signal, none dropped.
+ *
+ * The runner is bench/soak.ts (the benchmark prints the same figures).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY_S, DECISION_PERIOD_S, soak, type SoakResult } from '../../bench/soak.js';
+import { buildCli } from './build-cli.js';
+import { recordFaultResult } from './report.js';
+
+let out: string;
+beforeAll(() => {
+  out = buildCli();
+}, 180_000);
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const FD_SLACK = 2;
+const HANDLE_SLACK = 2;
+
+describe('soak', () => {
+  it('24 h of signal through the whole daemon: no memory, descriptor or handle leak, nothing lost, every decision made', async () => {
+    const r: SoakResult = await soak({ main: join(out, 'src/cli/main.js'), signalS: DAY_S, speed: 1000 });
+    const figures = `signal ${r.signalHours.toFixed(2)} h in ${r.wallS.toFixed(0)} s (${r.achievedSpeed.toFixed(0)}x); rss ${r.rssStartMb.toFixed(1)} -> ${r.rssEndMb.toFixed(1)} MB; fds ${r.fdStart} -> ${r.fdEnd}; handles ${r.handlesStart} -> ${r.handlesEnd}; resources ${r.resourcesStart} -> ${r.resourcesEnd}`;
+    console.log(`soak: ${figures}; decisions ${r.decisions}, behind ${r.decisionsBehind}; produced ${r.produced}, received ${r.received}, types ${JSON.stringify(r.byType)}`);
+
+    expect(r.exitCode, `the daemon's exit after SIGTERM (stderr: ${r.stderr.slice(-500)})`).toBe(0);
+    expect(r.signalHours, 'the soak must cover a whole day of signal').toBeGreaterThanOrEqual(24);
+
+    // Memory, descriptors, handles: measured after warm-up and at the end (medians of several samples).
+    expect(r.samples.filter((s) => s.signalS >= DAY_S * 0.15).length, 'enough samples after warm-up').toBeGreaterThanOrEqual(10);
+    expect(r.rssGrowthMb, `resident memory grew ${r.rssGrowthMb.toFixed(2)} MB after warm-up (${figures})`).toBeLessThan(5);
+    expect(r.fdEnd, `open descriptors ${r.fdStart} -> ${r.fdEnd}`).toBeLessThanOrEqual(r.fdStart + FD_SLACK);
+    expect(r.handlesEnd, `active handles ${r.handlesStart} -> ${r.handlesEnd}`).toBeLessThanOrEqual(r.handlesStart + HANDLE_SLACK);
+    expect(r.resourcesEnd, `active resources ${r.resourcesStart} -> ${r.resourcesEnd}`).toBeLessThanOrEqual(r.resourcesStart + HANDLE_SLACK);
+
+    // Every decision period decided, none dropped for falling behind.
+    expect(r.decisionsBehind, 'decision periods dropped because decisions fell behind the data').toBe(0);
+    const features = r.byType['features'] ?? 0;
+    const decisions = r.byType['decision'] ?? 0;
+    expect(decisions, 'one decision record per features record').toBe(features);
+    expect(decisions).toBeGreaterThanOrEqual(r.decisions);
+    // The store holds what the daemon decided at the stop, plus the periods after the last poll.
+    expect(features).toBeGreaterThanOrEqual(DAY_S / DECISION_PERIOD_S);
+    expect(Math.abs(features - Math.round(r.lastFeaturesEndS / DECISION_PERIOD_S)), `features ${features} vs signal time ${r.lastFeaturesEndS} s`).toBeLessThanOrEqual(2);
+
+    // Nothing lost on the way to the server.
+    expect(r.produced).toBeGreaterThan(0);
+    expect(r.received, `produced ${r.produced}, received ${r.received}`).toBe(r.produced);
+    expect(r.lost).toBe(0);
+
+    recordFaultResult({
+      group: 'soak',
+      fault: '24 h of ECG replayed at high speed through the whole daemon',
+      behaviour: `ran ${r.signalHours.toFixed(1)} h of signal in ${r.wallS.toFixed(0)} s (${r.achievedSpeed.toFixed(0)}x); RSS grew ${r.rssGrowthMb.toFixed(2)} MB after warm-up; fds ${r.fdStart} -> ${r.fdEnd}; handles ${r.handlesStart} -> ${r.handlesEnd}; ${r.decisions} decisions, none dropped; 0 records lost`,
+      produced: r.produced,
+      received: r.received,
+      lost: r.lost,
+      duplicates: r.duplicates,
+      figures: {
+        rss_growth_mb: Number(r.rssGrowthMb.toFixed(2)),
+        fd_start: r.fdStart,
+        fd_end: r.fdEnd,
+        handles_start: r.handlesStart,
+        handles_end: r.handlesEnd,
+        signal_hours: Number(r.signalHours.toFixed(2)),
+        wall_s: Number(r.wallS.toFixed(0)),
+      },
+    });
+  }, 900_000);
+});
