@@ -8,8 +8,8 @@
  *   oversized updates are refused, reported with their reason (log line, `update` record at
  *   the server, /metrics) and change nothing on disk;
  * - a good configuration update restarts the daemon into it and is confirmed;
- * - a configuration the daemon cannot start on, and one whose trial is cut by kill -9, are
- *   rolled back automatically and reported.
+ * - a configuration the daemon cannot start on, one whose trial is cut by kill -9, and one
+ *   that never reaches the broker within trial_s are rolled back automatically and reported.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -57,9 +57,9 @@ function pushable(brokerUrl: string, healthPort: number, root: string): string {
   ].join('\n');
 }
 
-function baseConfig(brokerUrl: string, healthPort: number, root: string, extra = ''): string {
+function baseConfig(brokerUrl: string, healthPort: number, root: string): string {
   const u = unitDir(root);
-  return `device: { id: ${DEVICE} }\nupdate: { keys_dir: ${u.keys}, dir: ${u.updates}, max_bytes: 2000000, confirm_s: 3, trial_s: 60${extra} }\n${pushable(brokerUrl, healthPort, root)}`;
+  return `device: { id: ${DEVICE} }\nupdate: { keys_dir: ${u.keys}, dir: ${u.updates}, max_bytes: 2000000, confirm_s: 3, trial_s: 15 }\n${pushable(brokerUrl, healthPort, root)}`;
 }
 
 /** Sends malformed probes until the daemon reports one: its downlink subscription is in place. */
@@ -219,7 +219,7 @@ describe('configuration updates with trial and rollback (aedes)', () => {
   beforeAll(async () => {
     broker = await startAedes();
     dir = tempDir('motobio-upd-config-');
-    for (let i = 0; i < 4; i++) ports.push(await freePort());
+    for (let i = 0; i < 6; i++) ports.push(await freePort());
     updatesDir = join(dir.path, 'var', 'updates');
     const cfg = join(dir.path, 'config.yaml');
     writeFileSync(cfg, baseConfig(broker.url, ports[0], dir.path));
@@ -287,6 +287,20 @@ describe('configuration updates with trial and rollback (aedes)', () => {
     expect(readlinkSync(join(updatesDir, 'config', 'current'))).toBe('v1');
     expect(lstatSync(join(updatesDir, 'config', 'v1')).isDirectory()).toBe(true);
     recordFaultResult({ group: 'downlink', fault: 'kill -9 during the trial of a configuration update', behaviour: 'the next start found the trial already attempted (trial.json on disk) and rolled back to the previous configuration; rolled_back reported', produced: null, received: null, lost: null, duplicates: null });
+  }, 180_000);
+
+  it('rolls back a configuration that runs but never reaches the broker within trial_s', async () => {
+    const exitsBefore = sup.exits.length;
+    // ports[5] has nothing listening: the daemon runs, but the server could never reach it again.
+    const cut = pushable(`mqtt://127.0.0.1:${ports[5]}`, ports[4], dir.path);
+    await server.publish(envelopeBytes(signed('config', 4, DEVICE, [['config.yaml', Buffer.from(cut)]], privateKey)));
+    await waitFor('the daemon on configuration 4', async () => (await statusOn(ports[4]))?.['config'] !== undefined, 90_000);
+    const r = await server.waitUpdate('config 4 rolled back', (u) => u['event'] === 'rolled_back' && u['version'] === 4, 120_000);
+    expect(String(r['message'])).toMatch(/no broker reached within 15 s/);
+    expect(sup.exits.slice(exitsBefore, exitsBefore + 2)).toEqual([75, 75]);
+    await waitFor('the daemon back on configuration 1', async () => (await statusOn(ports[1]))?.['config'] !== undefined, 60_000);
+    expect(readlinkSync(join(updatesDir, 'config', 'current'))).toBe('v1');
+    recordFaultResult({ group: 'downlink', fault: 'signed configuration that cuts the unit off from the broker', behaviour: 'ran on trial but reached no broker within update.trial_s (15 s): current pointed back, exit 75, restarted on the previous configuration; rolled_back reported', produced: null, received: null, lost: null, duplicates: null });
   }, 180_000);
 });
 
