@@ -112,9 +112,19 @@ function withBase(pushed: LoadedConfig, base: LoadedConfig): LoadedConfig {
  */
 export function selectStartupConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): StartupConfig {
   const base = loadConfig({ file, env, cwd });
-  const u = base.config.update;
-  if (!u.enabled) return { loaded: base };
-  const dir = resolvePath(u.dir, cwd);
+  if (!base.config.update.enabled) return { loaded: base };
+  try {
+    return selectPushed(base, env, cwd);
+  } catch (e) {
+    // The update directory itself is unusable (permissions, a damaged disk): run on the
+    // technician's file rather than not at all.
+    process.stderr.write(`motobio: cannot use pushed configurations in ${base.config.update.dir} (${errorMessage(e)}); running on ${base.file ?? 'embedded defaults'}\n`);
+    return { loaded: base };
+  }
+}
+
+function selectPushed(base: LoadedConfig, env: NodeJS.ProcessEnv, cwd: string): StartupConfig {
+  const dir = resolvePath(base.config.update.dir, cwd);
   const link = currentLink(dir);
   let current = readSymlink(link);
   if (current === undefined && !existsSync(trialFile(dir))) return { loaded: base };

@@ -54,7 +54,20 @@ export function modelDirFor(ctx: DaemonContext): { dir: string; fromUpdate: bool
   return updated ? { dir: updated, fromUpdate: true } : { dir: base, fromUpdate: false };
 }
 
+/** Never stops the daemon: an update stage that cannot start is reported and updates are refused. */
 export function openUpdates(ctx: DaemonContext, deps: UpdateDeps): Promise<UpdateService> {
+  try {
+    return startUpdates(ctx, deps);
+  } catch (e) {
+    const msg = `downlink updates are off: the update stage could not start: ${errorMessage(e)}`;
+    ctx.log.child({ mod: 'update' }).error({ err: errorMessage(e) }, msg);
+    ctx.telemetry.countError('update', 'START_FAILED', msg);
+    ctx.telemetry.setStatus('update', { state: 'failed', lastError: msg });
+    return Promise.resolve({ stop: () => Promise.resolve() });
+  }
+}
+
+function startUpdates(ctx: DaemonContext, deps: UpdateDeps): Promise<UpdateService> {
   const baseDir = resolvePath(ctx.config.inference.model_dir, ctx.cwd);
   const manager = new UpdateManager({
     ctx,
