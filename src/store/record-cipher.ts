@@ -58,13 +58,16 @@ function aad(b: RecordBinding): Buffer {
  * `motobio db keygen` writes) or hex, with an optional trailing newline.
  */
 export function parseKey(data: Buffer, source: string): Buffer {
-  if (data.length === KEY_BYTES) return Buffer.from(data);
+  // 32 bytes that are all printable text are a short text key (16 bytes in hex), not random bytes:
+  // a random key is all printable with probability (97/256)^32, about 1e-14.
+  const printable = data.every((b) => (b >= 0x20 && b <= 0x7e) || b === 0x0a || b === 0x0d || b === 0x09);
+  if (data.length === KEY_BYTES && !printable) return Buffer.from(data);
   const text = data.toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
   if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
   throw new MotobioError(
     'CONFIG_INVALID',
-    `store encryption key ${source}: must hold 32 random bytes (raw, base64 or hex), found ${data.length} bytes that are none of these; make one with "motobio db keygen --out FILE"`,
+    `store encryption key ${source}: must hold 32 random bytes (raw, base64 or hex), found ${printable ? `${data.toString('latin1').trim().length} characters of text` : `${data.length} bytes`} that are none of these; make one with "motobio db keygen --out FILE"`,
   );
 }
 

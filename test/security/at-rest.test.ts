@@ -61,6 +61,9 @@ describe('keys', () => {
     const short = join(dir, 'short.key');
     writeFileSync(short, randomBytes(16).toString('base64'), { mode: 0o600 });
     expect(() => readKeyFile(short)).toThrow(/must hold 32 random bytes.*motobio db keygen/);
+    // 16 bytes in hex are 32 characters: text, not a raw 32-byte key.
+    writeFileSync(short, randomBytes(16).toString('hex'));
+    expect(() => readKeyFile(short)).toThrow(/found 32 characters of text.*motobio db keygen/);
     expect(() => cipherFromSettings({ credential: 'store-key' }, undefined, {})).toThrow(/CREDENTIALS_DIRECTORY is not set.*LoadCredential=store-key/);
     // A systemd credential: $CREDENTIALS_DIRECTORY/<name>.
     keyFile('store-key', 'base64', key);

@@ -31,7 +31,18 @@ function cli(args: string[], cwd: string) {
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  return { child, exited, out: () => stdout, err: () => stderr };
+  /** The exit code, or a clear failure (with the output) when the process is still running after `ms`. */
+  const exitWithin = (ms: number) =>
+    Promise.race([
+      exited,
+      new Promise<never>((_, rej) =>
+        setTimeout(() => {
+          child.kill('SIGKILL');
+          rej(new Error(`motobio ${args.join(' ')} still running after ${ms} ms; it should have exited.\nstderr: ${stderr}\nstdout tail: ${stdout.slice(-1500)}`));
+        }, ms).unref(),
+      ),
+    ]);
+  return { child, exited, exitWithin, out: () => stdout, err: () => stderr };
 }
 
 function walk(root: string): { path: string; mode: number }[] {
@@ -140,4 +151,37 @@ describe('files the daemon writes are private to its user', () => {
       t.cleanup();
     }
   }, 180_000);
+
+  it('the daemon refuses a group-readable or short key at start (exit 78, a message saying how to fix it), and creates nothing', async () => {
+    const t = tempDir('motobio-sec-keys-');
+    try {
+      const key = join(t.path, 'store.key');
+      const { writeFileSync, chmodSync, existsSync } = await import('node:fs');
+      writeFileSync(key, `${Buffer.alloc(32, 9).toString('base64')}\n`, { mode: 0o600 });
+      chmodSync(key, 0o644);
+      const config = join(t.path, 'config.yaml');
+      const store = join(t.path, 'state', 'motobio.db');
+      writeFileSync(config, `store:\n  path: ${store}\n  encryption:\n    key_file: ${key}\nhealth:\n  port: 0\n`);
+      const loose = cli(['run', '--config', config], t.path);
+      expect(await loose.exitWithin(45_000)).toBe(78);
+      expect(loose.err()).toMatch(/mode 0644 lets group or others at it; make it private with "chmod 600/);
+      chmodSync(key, 0o600);
+      writeFileSync(key, Buffer.alloc(16, 1).toString('hex'));
+      const short = cli(['run', '--config', config], t.path);
+      expect(await short.exitWithin(45_000)).toBe(78);
+      expect(short.err()).toMatch(/must hold 32 random bytes.*found 32 characters of text.*motobio db keygen/);
+      expect(existsSync(store)).toBe(false);
+      recordFaultResult({
+        group: 'at-rest',
+        fault: 'daemon started with a group-readable or 16-byte store key',
+        behaviour: 'refused at start, exit 78 (configuration), message names the mode/length and the fix; no store created',
+        produced: null,
+        received: null,
+        lost: null,
+        duplicates: null,
+      });
+    } finally {
+      t.cleanup();
+    }
+  }, 120_000);
 });
