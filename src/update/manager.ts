@@ -106,6 +106,11 @@ export class UpdateManager {
     this.queue = run.catch(() => undefined);
   }
 
+  /** Resolves once every update received so far has been handled. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.trialTimer);
