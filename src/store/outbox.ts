@@ -171,6 +171,7 @@ export class Outbox {
   private recoveredFrom: string | null = null;
   /** Records whose body does not open (tampered, unknown key): held out of every lease, never deleted here. */
   private readonly unreadable = new Map<number, string>();
+  private unreadableKind: 'key' | 'tag' | undefined;
   private closed = false;
   private readonly st: {
     insert: Statement;
@@ -577,8 +578,15 @@ export class Outbox {
       this.unreadable.set(r.id, message);
       this.leased.add(r.id);
       this.leasedCount[priorityOfRank(r.prio)]++;
-      this.log.error({ seq: r.seq, type: r.type, unreadable: this.unreadable.size }, message);
-      this.onAlarm({ code: 'RECORD_UNREADABLE', message });
+      // A wrong key makes every old record unreadable: report the 1st, 10th, 100th ... (each of the first 10 altered ones), not each one.
+      const n = this.unreadable.size;
+      const kind = /not configured/.test(message) ? 'key' : 'tag';
+      if (kind !== this.unreadableKind || (kind === 'tag' && n <= 10) || Number.isInteger(Math.log10(n))) {
+        this.unreadableKind = kind;
+        const held = `${message} (${n} record${n === 1 ? '' : 's'} held so far)`;
+        this.log.error({ seq: r.seq, type: r.type, unreadable: n }, held);
+        this.onAlarm({ code: 'RECORD_UNREADABLE', message: held });
+      } else this.log.debug({ seq: r.seq, unreadable: n }, message);
       return undefined;
     }
   }
