@@ -32,6 +32,8 @@ export function applyConfig(update: VerifiedUpdate, o: ApplyConfigOptions): { pa
   const staging = join(root, `.staging-${name}`);
   const dir = join(root, name);
   for (const p of [staging, dir]) if (existsSync(p) && name !== previous) removeDurable(p);
+  // Half-written updates from a crash or a full disk go first: they would only take space.
+  for (const d of readdirSync(root)) if (d.startsWith('.staging-')) removeDurable(join(root, d));
   ensurePrivateDir(staging);
   const text = update.files.get(CONFIG_FILE_NAME)!;
   writeFileDurable(join(staging, CONFIG_FILE_NAME), text);

@@ -71,6 +71,8 @@ export async function applyModel(update: VerifiedUpdate, o: ApplyModelOptions): 
   const previous = readSymlink(join(root, 'current'));
   // Left over from an attempt interrupted by a crash: never the running one (its version is higher).
   for (const p of [staging, dir]) if (existsSync(p) && name !== previous) removeDurable(p);
+  // Half-written updates from a crash or a full disk go first: they would only take space.
+  for (const d of readdirSync(root)) if (d.startsWith('.staging-')) removeDurable(join(root, d));
   ensurePrivateDir(staging);
   for (const [file, bytes] of update.files) writeFileDurable(join(staging, file), bytes);
   renameSync(staging, dir);

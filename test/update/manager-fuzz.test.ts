@@ -16,6 +16,7 @@ import { signUpdate } from '../../src/update/sign.js';
 import { silentLogger } from '../../src/util/log.js';
 import { REPO, tempDir } from '../daemon/helpers.js';
 import { snapshot } from './harness.js';
+import { recordFaultResult } from '../faults/report.js';
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 let dir: { path: string; cleanup: () => void };
@@ -88,5 +89,6 @@ describe('UpdateManager under fuzzing', () => {
     );
     expect(swaps).toBe(0);
     expect(snapshot(updates)).toEqual(before);
+    recordFaultResult({ group: 'downlink', fault: 'fuzzed update payloads (300 random, random JSON, byte-flipped and byte-cut signed model updates) through the update manager', behaviour: 'every one refused and reported exactly once; no swap, nothing written', produced: null, received: null, lost: null, duplicates: null, figures: { payloads: 300 } });
   }, 120_000);
 });
