@@ -75,7 +75,7 @@ describe('keys', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
     expect(readKeyFile(out).key.length).toBe(32);
     await expect(dbCommand(['keygen', '--out', out])).rejects.toThrow(/never overwritten/);
-    recordFaultResult({ group: 'at-rest', fault: 'key file group-readable or of the wrong length', behaviour: 'refused at start with the mode or length and the fix (chmod 600 / motobio db keygen)', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'at-rest', fault: 'key file group-readable or of the wrong length', behaviour: 'refused when loaded, the message names the mode or length and the fix (chmod 600 / motobio db keygen); raw, base64 and hex keys give the same key id', produced: null, received: null, lost: null, duplicates: null });
   });
 });
 

@@ -138,7 +138,7 @@ describe('files the daemon writes are private to its user', () => {
       recordFaultResult({
         group: 'at-rest',
         fault: 'file modes of everything the daemon and motobio db write (umask 000)',
-        behaviour: `${stopped.length} files and directories in the state dir, none with group/other bits; uplink delivered ${got.length} opened records`,
+        behaviour: `none with group/other bits: ${running.length} files and directories while running (store, WAL, SHM, seq floor, backup, export), ${stopped.length} after the stop; uplink delivered ${got.length} opened records`,
         produced: null,
         received: got.length,
         lost: null,
