@@ -48,6 +48,8 @@ const VF_EXIT_RECENT = 0.6;
 /** With no beat for this long the expected QRS level halves, so a smaller complex is found again. */
 const LOST_S = 2.5;
 const LOST_DECAY = 0.5;
+/** Samples filtered per typed-array pass. */
+const BLOCK = 512;
 
 export class RPeakDetector {
   readonly fs: number;
@@ -69,11 +71,20 @@ export class RPeakDetector {
   private readonly locRing: Float64Array;
   private readonly slopeRing: Float64Array;
   private readonly vfRing: Float64Array;
+  private readonly vfLinear: Float64Array;
   private readonly vfDecimation: number;
   private vfPos = 0;
   private vfCountdown = 1;
   private ringPos = 0;
   private readonly vfFilter: BaselineRemover;
+  // Per-block scratch: input, low-passed, |slope|, feature, localisation, VF branch, temporary.
+  private readonly xBuf = new Float64Array(BLOCK);
+  private readonly lBuf = new Float64Array(BLOCK);
+  private readonly sBuf = new Float64Array(BLOCK);
+  private readonly fBuf = new Float64Array(BLOCK);
+  private readonly yBuf = new Float64Array(BLOCK);
+  private readonly vBuf = new Float64Array(BLOCK);
+  private readonly tBuf = new Float64Array(BLOCK);
 
   private n = 0; // input samples consumed
   private primed = false;
@@ -129,6 +140,7 @@ export class RPeakDetector {
     this.slopeRing = new Float64Array(ringLen);
     this.vfDecimation = Math.max(1, Math.floor(fs / 90));
     this.vfRing = new Float64Array(Math.round((VF_WINDOW_S * fs) / this.vfDecimation));
+    this.vfLinear = new Float64Array(this.vfRing.length);
     this.vfFilter = new BaselineRemover(oddLength(0.3, fs, 3));
 
     this.refractory = Math.round(REFRACTORY_S * fs);
@@ -141,39 +153,65 @@ export class RPeakDetector {
   /** Feeds samples (mV); returns the beats whose decision became final. */
   push(chunk: ArrayLike<number>): Beat[] {
     const out: Beat[] = [];
-    for (let i = 0; i < chunk.length; i++) this.step(chunk[i], out);
+    for (let from = 0; from < chunk.length; from += BLOCK) this.block(chunk, from, Math.min(BLOCK, chunk.length - from), out);
     return out;
   }
 
-  private step(x: number, out: Beat[]): void {
+  /**
+   * The filters are feed-forward, so each runs over the whole block in one typed-array loop
+   * (no call per sample); only the decisions, which read the rings, go sample by sample.
+   */
+  private block(chunk: ArrayLike<number>, from: number, len: number, out: Beat[]): void {
+    const xb = this.xBuf;
+    for (let i = 0; i < len; i++) xb[i] = chunk[from + i];
     if (!this.primed) {
+      const x = xb[0];
       this.hpAvg.prime(x);
       this.hpDelay.prime(x);
       this.locAvg.prime(x);
       this.locDelayLine.prime(x);
       this.primed = true;
     }
-    const n = this.n++;
-    // Detection branch.
-    const l = this.lp.step(x);
-    const h = this.hpDelay.step(l) - this.hpAvg.step(l);
-    const k2 = this.derivBuf.length;
-    const old = this.derivBuf[this.derivPos];
-    this.derivBuf[this.derivPos] = h;
-    this.derivPos = this.derivPos + 1 === k2 ? 0 : this.derivPos + 1;
-    const slope = h - old;
-    // |slope| rather than slope²: wide ventricular beats keep half, not a quarter, of a normal beat's score.
-    const s2 = Math.abs(slope);
-    const f = this.mwi.step(s2);
+    // Detection branch: l (low-passed), then h = l - its moving average, then |slope| and its integral.
+    const lb = this.lBuf;
+    const fb = this.fBuf;
+    const sb = this.sBuf;
+    const t = this.tBuf;
+    this.lp.run(xb, lb, len);
+    this.hpAvg.run(lb, t, len);
+    this.hpDelay.run(lb, sb, len);
+    const deriv = this.derivBuf;
+    const k2 = deriv.length;
+    let dp = this.derivPos;
+    for (let i = 0; i < len; i++) {
+      const h = sb[i] - t[i];
+      const old = deriv[dp];
+      deriv[dp] = h;
+      dp = dp + 1 === k2 ? 0 : dp + 1;
+      // |slope| rather than slope²: wide ventricular beats keep half, not a quarter, of a normal beat's score.
+      sb[i] = Math.abs(h - old);
+    }
+    this.derivPos = dp;
+    this.mwi.run(sb, fb, len);
     // Localisation branch.
-    const y0 = this.locLp.step(x);
-    const y = this.locDelayLine.step(y0) - this.locAvg.step(y0);
+    const yb = this.yBuf;
+    this.locLp.run(xb, xb, len);
+    this.locAvg.run(xb, t, len);
+    this.locDelayLine.run(xb, yb, len);
+    for (let i = 0; i < len; i++) yb[i] -= t[i];
+    // The VF check needs only the slow waves (of l).
+    const vb = this.vBuf;
+    this.vfFilter.run(lb, vb, t, len);
+    for (let i = 0; i < len; i++) this.decide(yb[i], sb[i], fb[i], vb[i], out);
+  }
+
+  private decide(y: number, s2: number, f: number, v: number, out: Beat[]): void {
+    const n = this.n++;
     const w = this.ringPos;
     this.locRing[w] = y;
     this.slopeRing[w] = s2;
     this.ringPos = w + 1 === this.locRing.length ? 0 : w + 1;
-    // The VF check needs only the slow waves, so it keeps every vfDecimation-th sample.
-    const v = this.vfFilter.step(l);
+    // The VF check keeps every vfDecimation-th sample.
     if (--this.vfCountdown === 0) {
       this.vfCountdown = this.vfDecimation;
       this.vfRing[this.vfPos] = v;
@@ -218,13 +256,17 @@ export class RPeakDetector {
   private leakage(len: number): number {
     const ring = this.vfRing;
     const size = ring.length;
-    const start = this.vfPos + size - len;
-    const at = (k: number): number => ring[(start + k) % size]; // k = 0 is the oldest of the last `len` samples
+    // The last `len` samples, oldest first, unwrapped so the loops below index directly.
+    const w = this.vfLinear;
+    const start = (this.vfPos + size - len) % size;
+    const first = Math.min(len, size - start);
+    w.set(ring.subarray(start, start + first), 0);
+    if (first < len) w.set(ring.subarray(0, len - first), first);
     let sa = 0;
     let sd = 0;
-    let prev = at(0);
+    let prev = w[0];
     for (let k = 1; k < len; k++) {
-      const v = at(k);
+      const v = w[k];
       sa += Math.abs(v);
       sd += Math.abs(v - prev);
       prev = v;
@@ -234,8 +276,8 @@ export class RPeakDetector {
     let num = 0;
     let den = 0;
     for (let k = half; k < len; k++) {
-      const a = at(k);
-      const b = at(k - half);
+      const a = w[k];
+      const b = w[k - half];
       num += Math.abs(a + b);
       den += Math.abs(a) + Math.abs(b);
     }

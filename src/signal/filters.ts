@@ -46,6 +46,33 @@ export class MovingAverage {
     return this.sum / this.length;
   }
 
+  /** `step` over `src[0..len)` into `dst` (which may be `src`): the same arithmetic, no call per sample. */
+  run(src: Float64Array, dst: Float64Array, len: number): void {
+    const buf = this.buf;
+    const length = this.length;
+    let pos = this.pos;
+    let sum = this.sum;
+    let fresh = this.fresh;
+    for (let i = 0; i < len; i++) {
+      const x = src[i];
+      const old = buf[pos];
+      buf[pos] = x;
+      fresh += x;
+      if (pos + 1 === length) {
+        pos = 0;
+        sum = fresh;
+        fresh = 0;
+      } else {
+        pos = pos + 1;
+        sum += x - old;
+      }
+      dst[i] = sum / length;
+    }
+    this.pos = pos;
+    this.sum = sum;
+    this.fresh = fresh;
+  }
+
   /** Fills the window with `x`, so a stream that starts at a DC offset does not ring. */
   prime(x: number): void {
     this.buf.fill(x);
@@ -67,6 +94,23 @@ export class DelayLine {
     this.buf[this.pos] = x;
     this.pos = this.pos + 1 === this.n ? 0 : this.pos + 1;
     return out;
+  }
+  /** `step` over `src[0..len)` into `dst` (which may be `src`). */
+  run(src: Float64Array, dst: Float64Array, len: number): void {
+    if (this.n === 0) {
+      if (dst !== src) dst.set(src.subarray(0, len));
+      return;
+    }
+    const buf = this.buf;
+    const n = this.n;
+    let pos = this.pos;
+    for (let i = 0; i < len; i++) {
+      const x = src[i];
+      dst[i] = buf[pos];
+      buf[pos] = x;
+      pos = pos + 1 === n ? 0 : pos + 1;
+    }
+    this.pos = pos;
   }
   prime(x: number): void {
     this.buf.fill(x);
@@ -100,6 +144,22 @@ export class BaselineRemover {
     }
     return this.d.step(x) - this.b.step(this.a.step(x));
   }
+
+  /** `step` over `src[0..len)` into `dst`; `tmp` is scratch of at least `len`. `dst` must differ from `src`. */
+  run(src: Float64Array, dst: Float64Array, tmp: Float64Array, len: number): void {
+    if (len === 0) return;
+    if (!this.primed) {
+      const x = src[0];
+      this.a.prime(x);
+      this.b.prime(x);
+      this.d.prime(x);
+      this.primed = true;
+    }
+    this.a.run(src, tmp, len);
+    this.b.run(tmp, tmp, len);
+    this.d.run(src, dst, len);
+    for (let i = 0; i < len; i++) dst[i] -= tmp[i];
+  }
 }
 
 /** Cascade of `stages` equal boxcars: a cheap low-pass with a sinc^k response. */
@@ -120,5 +180,19 @@ export class BoxcarLowpass {
     let y = x;
     for (let i = 0; i < st.length; i++) y = st[i].step(y);
     return y;
+  }
+
+  /** `step` over `src[0..len)` into `dst` (which may be `src`). */
+  run(src: Float64Array, dst: Float64Array, len: number): void {
+    if (len === 0) return;
+    if (!this.primed) {
+      for (const s of this.stages) s.prime(src[0]);
+      this.primed = true;
+    }
+    let from = src;
+    for (const s of this.stages) {
+      s.run(from, dst, len);
+      from = dst;
+    }
   }
 }

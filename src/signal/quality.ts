@@ -21,6 +21,8 @@ const NOISE_RATIO_SPAN = 0.05;
 const CLIP_RUN = 4;
 /** Morphology score of a window without a beat (long RR or a window between beats): neutral-low. */
 const NO_BEAT_SCORE = 0.7;
+/** Samples filtered per typed-array pass. */
+const BLOCK = 512;
 
 export class QualityIndex {
   private readonly fs: number;
@@ -51,6 +53,9 @@ export class QualityIndex {
 
   private template: Float64Array | undefined;
   private readonly half: number;
+  private readonly xBuf = new Float64Array(BLOCK);
+  private readonly yBuf = new Float64Array(BLOCK);
+  private readonly sBuf = new Float64Array(BLOCK);
 
   constructor(fs: number) {
     this.fs = fs;
@@ -70,15 +75,32 @@ export class QualityIndex {
 
   push(chunk: ArrayLike<number>): QualityWindow[] {
     const out: QualityWindow[] = [];
-    for (let i = 0; i < chunk.length; i++) {
-      const raw = chunk[i];
+    for (let from = 0; from < chunk.length; from += BLOCK) this.block(chunk, from, Math.min(BLOCK, chunk.length - from), out);
+    return out;
+  }
+
+  /** Filters a block in typed-array passes when it holds no NaN (NaN samples do not step the filters). */
+  private block(chunk: ArrayLike<number>, from: number, len: number, out: QualityWindow[]): void {
+    const xb = this.xBuf;
+    let clean = true;
+    for (let i = 0; i < len; i++) {
+      const v = chunk[from + i];
+      xb[i] = v;
+      if (Number.isNaN(v)) clean = false;
+    }
+    if (clean) {
+      this.baseline.run(xb, this.yBuf, this.sBuf, len);
+      this.smooth.run(this.yBuf, this.sBuf, len);
+    }
+    for (let i = 0; i < len; i++) {
+      const raw = xb[i];
       const n = this.n++;
       if (Number.isNaN(raw)) {
         this.nanCount++;
         this.ring[n % this.ring.length] = 0;
       } else {
-        const y = this.baseline.step(raw);
-        const s = this.smooth.step(y);
+        const y = clean ? this.yBuf[i] : this.baseline.step(raw);
+        const s = clean ? this.sBuf[i] : this.smooth.step(y);
         this.ring[n % this.ring.length] = y;
         const hf = y - s;
         this.hfSq += hf * hf;
@@ -103,7 +125,6 @@ export class QualityIndex {
         this.windowStart = n + 1;
       }
     }
-    return out;
   }
 
   /** Queues a detected beat (input-timeline sample) to be scored once its whole complex is in. */
@@ -209,9 +230,31 @@ function correlation(a: Float64Array, b: Float64Array): number {
   return saa > 0 && sbb > 0 ? sab / Math.sqrt(saa * sbb) : 0;
 }
 
+/** The element a sort would put at a.length >> 1 (Hoare's quickselect: linear time, no sort of the window). */
 function medianInPlace(a: Float64Array): number {
-  a.sort();
-  return a[a.length >> 1];
+  const k = a.length >> 1;
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return a[k];
 }
 
 function clamp01(v: number): number {

@@ -25,9 +25,10 @@ interface Pending {
 
 export class RrSeries {
   private readonly rr: number[] = [];
-  private readonly drr: number[] = [];
+  /** |dRR| of the last WINDOW intervals, kept sorted for the quartiles. */
+  private readonly absDrr = new SortedWindow();
   /** |mRR| of each past interval against the median of the 11 up to it. */
-  private readonly absMrr: number[] = [];
+  private readonly absMrr = new SortedWindow();
   private readonly pending: Pending[] = [];
   private lastBeatS: number | undefined;
   private compensate = false;
@@ -65,8 +66,8 @@ export class RrSeries {
   /** Forgets history (after a gap in the signal, intervals across it mean nothing). */
   reset(): void {
     this.rr.length = 0;
-    this.drr.length = 0;
-    this.absMrr.length = 0;
+    this.absDrr.clear();
+    this.absMrr.clear();
     this.pending.length = 0;
     this.lastBeatS = undefined;
     this.compensate = false;
@@ -86,8 +87,8 @@ export class RrSeries {
       label = cur.rrMs < MIN_RR_MS ? 'extra' : 'missed';
       corrected = med;
     } else if (this.rr.length >= 10) {
-      const th1 = Math.max(ALPHA * quartileDeviation(this.drr.map(Math.abs)), 1);
-      const th2 = Math.max(ALPHA * quartileDeviation(this.absMrr), 1);
+      const th1 = Math.max(ALPHA * this.absDrr.quartileDeviation(), 1);
+      const th2 = Math.max(ALPHA * this.absMrr.quartileDeviation(), 1);
       // Forward differences, as in the paper: dRR(j) = RR(j+1) - RR(j).
       const dn = next ? (next.rrMs - cur.rrMs) / th1 : 0;
       const dnPrev = prevRr === undefined ? 0 : (cur.rrMs - prevRr) / th1;
@@ -107,11 +108,11 @@ export class RrSeries {
     this.compensate = label === 'ectopic' && !this.compensate;
     // Statistics are kept on the corrected series so one artefact does not widen the thresholds.
     this.rr.push(corrected);
-    if (prevRr !== undefined) this.drr.push(corrected - prevRr);
+    if (prevRr !== undefined) this.absDrr.push(Math.abs(corrected - prevRr));
     this.absMrr.push(Math.abs(signedMrr(corrected, median(this.rr.slice(-MEDIAN_WINDOW)))));
     if (this.absMrr.length > WINDOW) this.absMrr.shift();
     if (this.rr.length > WINDOW + MEDIAN_WINDOW) this.rr.shift();
-    if (this.drr.length > WINDOW) this.drr.shift();
+    if (this.absDrr.length > WINDOW) this.absDrr.shift();
     return { timeS: cur.timeS, rrMs: cur.rrMs, label, correctedMs: corrected };
   }
 }
@@ -121,22 +122,83 @@ function signedMrr(v: number, med: number): number {
   return m < 0 ? 2 * m : m;
 }
 
+const SHORT = 32;
+const scratch = new Float64Array(SHORT);
+
+/**
+ * Median. Short lists (the detector's levels and the RR window, per beat and per candidate)
+ * are insertion-sorted into a reused buffer: no allocation on the hot path.
+ */
 export function median(a: readonly number[]): number {
-  if (a.length === 0) return NaN;
-  const s = Float64Array.from(a).sort();
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const n = a.length;
+  if (n === 0) return NaN;
+  if (n > SHORT || a.some(Number.isNaN)) {
+    const sorted = Float64Array.from(a).sort();
+    const m = n >> 1;
+    return n % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+  }
+  const s = scratch;
+  for (let i = 0; i < n; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= 0 && s[j] > v) {
+      s[j + 1] = s[j];
+      j--;
+    }
+    s[j + 1] = v;
+  }
+  const m = n >> 1;
+  return n % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function quantile(sorted: Float64Array, q: number): number {
+function quantile(sorted: ArrayLike<number>, q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-function quartileDeviation(a: readonly number[]): number {
-  if (a.length < 4) return 0;
-  const s = Float64Array.from(a).sort();
-  return (quantile(s, 0.75) - quantile(s, 0.25)) / 2;
+/**
+ * A FIFO window of values that is also kept sorted, so its quartiles cost a binary search per
+ * beat instead of a sort of the whole window.
+ */
+class SortedWindow {
+  private readonly fifo: number[] = [];
+  private readonly sorted: number[] = [];
+
+  get length(): number {
+    return this.fifo.length;
+  }
+
+  push(v: number): void {
+    this.fifo.push(v);
+    this.sorted.splice(lowerBound(this.sorted, v), 0, v);
+  }
+
+  shift(): void {
+    const v = this.fifo.shift();
+    if (v !== undefined) this.sorted.splice(lowerBound(this.sorted, v), 1);
+  }
+
+  clear(): void {
+    this.fifo.length = 0;
+    this.sorted.length = 0;
+  }
+
+  quartileDeviation(): number {
+    const s = this.sorted;
+    if (s.length < 4) return 0;
+    return (quantile(s, 0.75) - quantile(s, 0.25)) / 2;
+  }
+}
+
+function lowerBound(a: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
