@@ -46,6 +46,8 @@ export interface UpdateManagerDeps {
 }
 
 const MAX_WAITING = 4;
+/** An update's exact bytes arriving again within this long are a redelivery, not a replay. */
+const REDELIVERY_WINDOW_MS = 10 * 60_000;
 
 export class UpdateManager {
   private readonly log: Logger;
@@ -57,6 +59,8 @@ export class UpdateManager {
   private trialTimer: NodeJS.Timeout | undefined;
   private lastRefusal: { reason: string; message: string; at: string } | null = null;
   private readonly counts = { applied: 0, refused: 0 };
+  /** sha256 of the verified updates handled lately → when. */
+  private readonly recent = new Map<string, number>();
 
   constructor(private readonly deps: UpdateManagerDeps) {
     this.log = deps.ctx.log.child({ mod: 'update' });
@@ -106,6 +110,16 @@ export class UpdateManager {
     this.queue = run.catch(() => undefined);
   }
 
+  private isRedelivery(digest: string): boolean {
+    const at = this.recent.get(digest);
+    return at !== undefined && Date.now() - at < REDELIVERY_WINDOW_MS;
+  }
+
+  private remember(digest: string): void {
+    this.recent.set(digest, Date.now());
+    if (this.recent.size > 16) this.recent.delete(this.recent.keys().next().value!);
+  }
+
   /** Resolves once every update received so far has been handled. */
   idle(): Promise<void> {
     return this.queue;
@@ -128,9 +142,17 @@ export class UpdateManager {
       const versions = this.versions;
       if (!versions) throw new UpdateRefused('apply_failed', `update refused: the version record in ${this.dir} is unreadable (see the log at start-up)`);
       const last = versions.get(update.kind);
+      const digest = createHash('sha256').update(payload).digest('hex');
+      if (update.version <= last && this.isRedelivery(digest)) {
+        // The same bytes again within minutes: a second link to the same broker, or a QoS 1
+        // redelivery. Not an attack: the first copy was handled and reported.
+        this.log.info({ kind: update.kind, version: update.version }, `${update.kind} update ${update.version} delivered again (another link or a redelivery); already handled`);
+        return;
+      }
       if (update.version <= last) {
         throw new UpdateRefused('replayed', `update refused: ${update.kind} version ${update.version} is not newer than the last applied (${last}); a replay, or the server must raise the version`);
       }
+      this.remember(digest);
       if (update.kind === 'model') {
         if (!this.deps.swapModel) throw new UpdateRefused('apply_failed', 'update refused: the decision engine is not running, so a model cannot be swapped in');
         const { dir } = await applyModel(update, { updateDir: this.dir, versions, swap: this.deps.swapModel, baseManifest: this.deps.baseManifest });

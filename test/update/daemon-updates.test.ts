@@ -83,6 +83,7 @@ describe('model updates and refusals (mosquitto)', () => {
   let dir: { path: string; cleanup: () => void };
   let port: number;
   let updatesDir: string;
+  let applied5 = Buffer.alloc(0);
   const modelFiles = (manifestVersion: string): [string, Buffer][] => {
     const m = JSON.parse(readFileSync(join(REPO, 'models', 'default-policy.manifest.json'), 'utf8')) as Record<string, unknown>;
     m['version'] = manifestVersion;
@@ -114,7 +115,8 @@ describe('model updates and refusals (mosquitto)', () => {
 
   it('applies a good model update beside the installed one and decides with it', async () => {
     const env = signed('model', 5, DEVICE, modelFiles('9.9.9-test'), privateKey);
-    await server.publish(envelopeBytes(env));
+    applied5 = envelopeBytes(env);
+    await server.publish(applied5);
     const applied = await server.waitUpdate('model 5 applied', (u) => u['event'] === 'applied' && u['kind'] === 'model' && u['version'] === 5);
     expect((applied['model'] as { version: string }).version).toBe('9.9.9-test');
     // Decisions made after the swap carry the new model's identity.
@@ -179,6 +181,16 @@ describe('model updates and refusals (mosquitto)', () => {
       await waitFor(`a log line for ${name}`, () => logHas(sup.allLogs(), reason), 20_000);
       recordFaultResult({ group: 'downlink', fault, behaviour: `refused (${reason}), nothing written; log line, update record at the server, motobio_errors_total{module="update",code="${reason}"}`, produced: null, received: null, lost: null, duplicates: null });
     }
+    // The very same bytes again (a second link to the same broker, a QoS 1 redelivery) are not a replay attack.
+    const replays = server.updates().filter((u) => u['reason'] === 'replayed').length;
+    await server.publish(applied5);
+    await waitFor('the redelivery noticed', () => sup.allLogs().some((l) => String(l['msg']).includes('delivered again')), 30_000);
+    // A probe behind it in the same queue: once its report is in, a report for the redelivery would be too.
+    const probes = server.updates().filter((u) => u['reason'] === 'malformed').length;
+    await server.publish('{"probe":2}');
+    await server.waitUpdate('the probe after the redelivery', () => server.updates().filter((x) => x['reason'] === 'malformed').length > probes);
+    expect(server.updates().filter((u) => u['reason'] === 'replayed').length).toBe(replays);
+    expect(snapshot(updatesDir)).toEqual(before);
     const metrics = await getText(port, '/metrics');
     for (const reason of ['unsigned', 'hash_mismatch', 'bad_signature', 'unknown_key', 'replayed', 'wrong_device', 'oversized']) {
       expect(metrics).toMatch(new RegExp(`motobio_errors_total\\{[^}]*module="update"[^}]*code="${reason}"[^}]*\\} [1-9]`));
