@@ -83,9 +83,10 @@ node "$REPO/node_modules/typescript/bin/tsc" -p "$TREE/tsconfig.package.json"
 rm "$TREE/node_modules"
 say "compiled dist/"
 
-# Production dependencies, no install scripts: nothing fetches a prebuilt binary.
+# Production dependencies, no install scripts: nothing fetches a prebuilt binary. --prefer-offline
+# takes the tarballs the checkout's own npm ci left in the cache (the lockfile pins them by hash).
 cp "$TREE/package.json" "$TREE/package-lock.json" "$TREE/.npmrc" "$STAGE/"
-(cd "$STAGE" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+(cd "$STAGE" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error)
 # A developer's .npmrc may one day carry a registry token: it never ships.
 rm -f "$STAGE/.npmrc"
 say "npm ci --omit=dev"
