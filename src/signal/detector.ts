@@ -202,23 +202,26 @@ export class RPeakDetector {
     // The VF check needs only the slow waves (of l).
     const vb = this.vBuf;
     this.vfFilter.run(lb, vb, t, len);
-    for (let i = 0; i < len; i++) this.decide(yb[i], sb[i], fb[i], vb[i], out);
+    // By index, not by value: doubles passed to a call that is not inlined are boxed on the heap.
+    for (let i = 0; i < len; i++) this.decide(i, out);
   }
 
-  private decide(y: number, s2: number, f: number, v: number, out: Beat[]): void {
+  /** Decisions for sample `i` of the current block. */
+  private decide(i: number, out: Beat[]): void {
     const n = this.n++;
     const w = this.ringPos;
-    this.locRing[w] = y;
-    this.slopeRing[w] = s2;
+    this.locRing[w] = this.yBuf[i];
+    this.slopeRing[w] = this.sBuf[i];
     this.ringPos = w + 1 === this.locRing.length ? 0 : w + 1;
     // The VF check keeps every vfDecimation-th sample.
     if (--this.vfCountdown === 0) {
       this.vfCountdown = this.vfDecimation;
-      this.vfRing[this.vfPos] = v;
+      this.vfRing[this.vfPos] = this.vBuf[i];
       this.vfPos = this.vfPos + 1 === this.vfRing.length ? 0 : this.vfPos + 1;
     }
 
     // Peak picking on the feature: a local maximum confirmed once it has fallen to half.
+    const f = this.fBuf[i];
     if (f > this.prevF) {
       if (!this.rising || f > this.peakF) {
         this.rising = true;

@@ -95,8 +95,9 @@ export function bandPowers(timesS: readonly number[], nnMs: readonly number[]): 
   }
   detrend(x);
   let wss = 0;
+  const hann = hannWindow(n);
   for (let i = 0; i < n; i++) {
-    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
+    const w = hann[i];
     x[i] = x[i] * w;
     wss += w * w;
   }
@@ -117,6 +118,18 @@ export function bandPowers(timesS: readonly number[], nnMs: readonly number[]): 
     else if (f >= 0.15 && f < 0.4) hf += p * df;
   }
   return { lf, hf };
+}
+
+// The daemon asks for LF/HF every few seconds over windows of nearly the same length.
+let hannCache: { n: number; w: Float64Array } | undefined;
+
+function hannWindow(n: number): Float64Array {
+  if (hannCache?.n !== n) {
+    const w = new Float64Array(n);
+    for (let i = 0; i < n; i++) w[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
+    hannCache = { n, w };
+  }
+  return hannCache.w;
 }
 
 function detrend(x: Float64Array): void {
@@ -145,8 +158,12 @@ export function fft(re: Float64Array, im: Float64Array): void {
     for (; j & bit; bit >>= 1) j ^= bit;
     j ^= bit;
     if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
+      const tr = re[i];
+      re[i] = re[j];
+      re[j] = tr;
+      const ti = im[i];
+      im[i] = im[j];
+      im[j] = ti;
     }
   }
   for (let len = 2; len <= n; len <<= 1) {
