@@ -11,7 +11,8 @@
 #     then the package's smoke test under `qemu-aarch64-static -cpu cortex-a53 -L SYSROOT`,
 #     inside a private mount namespace with a Cortex-A53 /proc/cpuinfo (onnxruntime reads it and
 #     crashes on the host's x86 text), against a mosquitto on loopback, compared with the reference;
-#  5. decision latency under emulation, printed as what it is: no measure of the A53.
+#  5. `motobio run` itself under emulation: healthy, deciding, clean exit on SIGTERM;
+#  6. decision latency under emulation, printed as what it is: no measure of the A53.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,8 +27,9 @@ done
 [ -d "$REPO/node_modules/onnxruntime-node" ] || { echo "test:arm64: run npm ci in the checkout first (the x86 reference run uses its node_modules)" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/motobio-arm64.XXXXXX")
-MOSQ_PID=""
+MOSQ_PID="" DAEMON_PID=""
 cleanup() {
+  [ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null || true
   [ -n "$MOSQ_PID" ] && kill "$MOSQ_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -115,6 +117,30 @@ CPUINFO="$REPO/.ci/package/cpuinfo-cortex-a53.txt"
 in_a53() { unshare -m --propagation private sh -c 'mount --bind "$0" /proc/cpuinfo && exec "$@"' "$CPUINFO" "$@"; }
 in_a53 "${ARM_NODE[@]}" "$PKG/dist/src/package/smoke.js" --broker "$BROKER" --expect "$WORK/ref.json" --json "$WORK/arm64.json" --timeout-ms 300000
 phase "arm64 smoke run under qemu-aarch64 -cpu cortex-a53 (PASS)"
+
+# --- the daemon itself, as the unit starts it: `motobio run` on its embedded defaults (replays the
+# bundled record in real time, stores under ./var), until /healthz answers 200 and it has made
+# decisions; then SIGTERM must stop it cleanly (exit 0).
+HPORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+mkdir -p "$WORK/state"
+(cd "$WORK/state" && MOTOBIO_HEALTH__PORT=$HPORT exec unshare -m --propagation private sh -c 'mount --bind "$0" /proc/cpuinfo && exec "$@"' \
+  "$CPUINFO" "${ARM_NODE[@]}" "$PKG/dist/src/cli/main.js" run >"$WORK/daemon.log" 2>&1) &
+DAEMON_PID=$!
+decided() {
+  node -e 'fetch(process.argv[1]).then((r) => r.json()).then((s) => process.exit(s.state === "running" && s.counters.decisions >= 2 ? 0 : 1), () => process.exit(1))' \
+    "http://127.0.0.1:$HPORT/status"
+}
+for _ in $(seq 150); do decided && break; kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 2; done
+if ! decided; then
+  tail -20 "$WORK/daemon.log" >&2
+  echo "test:arm64: FAIL: motobio run under emulation did not reach running with 2 decisions within 300 s (log above)" >&2; exit 1
+fi
+echo "test:arm64: daemon under emulation: $(node -e 'fetch(process.argv[1]).then((r) => r.json()).then((s) => console.log(`state ${s.state}, ${s.counters.beats} beats, ${s.counters.decisions} decisions, ${s.outbox.records} records stored`))' "http://127.0.0.1:$HPORT/status")"
+kill -TERM "$DAEMON_PID"
+code=0; wait "$DAEMON_PID" || code=$?
+DAEMON_PID=""
+[ "$code" = 0 ] || { tail -20 "$WORK/daemon.log" >&2; echo "test:arm64: FAIL: the emulated daemon exited $code after SIGTERM, not 0 (log above)" >&2; exit 1; }
+phase "motobio run under emulation: healthy, deciding, stopped cleanly on SIGTERM"
 
 echo "test:arm64: decision latency UNDER EMULATION (qemu-user on this x86 host: NO measure of the A53; docs/performance.md has the budget):"
 in_a53 "${ARM_NODE[@]}" "$PKG/dist/src/cli/main.js" bench latency --samples 200 \
