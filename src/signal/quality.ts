@@ -33,6 +33,7 @@ export class QualityIndex {
 
   private readonly ring: Float64Array;
   private n = 0;
+  private ringW = 0;
   private windowStart = 0;
   // Per-window accumulators.
   private min = Infinity;
@@ -92,16 +93,20 @@ export class QualityIndex {
       this.baseline.run(xb, this.yBuf, this.sBuf, len);
       this.smooth.run(this.yBuf, this.sBuf, len);
     }
+    const ring = this.ring;
     for (let i = 0; i < len; i++) {
       const raw = xb[i];
       const n = this.n++;
+      // n % ring.length, without a division per sample.
+      const w = this.ringW;
+      this.ringW = w + 1 === ring.length ? 0 : w + 1;
       if (Number.isNaN(raw)) {
         this.nanCount++;
-        this.ring[n % this.ring.length] = 0;
+        ring[w] = 0;
       } else {
         const y = clean ? this.yBuf[i] : this.baseline.step(raw);
         const s = clean ? this.sBuf[i] : this.smooth.step(y);
-        this.ring[n % this.ring.length] = y;
+        ring[w] = y;
         const hf = y - s;
         this.hfSq += hf * hf;
         if (this.hfCount < this.hfAbs.length) this.hfAbs[this.hfCount++] = Math.abs(hf);
