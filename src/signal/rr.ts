@@ -25,6 +25,14 @@ interface Pending {
 
 export class RrSeries {
   private readonly rr: number[] = [];
+  /**
+   * The last MEDIAN_WINDOW measured intervals (physiological ones only), for the local median.
+   * Not the corrected ones: a median of corrected values never follows a real, sustained change of
+   * rate (72 to 130 bpm in a few beats), and every beat after the step would be "corrected" back
+   * to the old rate for ever, hiding a tachycardia from the safety rules. An 11-beat median of the
+   * measured series still ignores isolated artefacts, as in the paper.
+   */
+  private readonly measured: number[] = [];
   /** |dRR| of the last WINDOW intervals, kept sorted for the quartiles. */
   private readonly absDrr = new SortedWindow();
   /** |mRR| of each past interval against the median of the 11 up to it. */
@@ -66,6 +74,7 @@ export class RrSeries {
   /** Forgets history (after a gap in the signal, intervals across it mean nothing). */
   reset(): void {
     this.rr.length = 0;
+    this.measured.length = 0;
     this.absDrr.clear();
     this.absMrr.clear();
     this.pending.length = 0;
@@ -81,7 +90,7 @@ export class RrSeries {
 
     let label: RrLabel = 'normal';
     let corrected = cur.rrMs;
-    const med = this.rr.length >= 3 ? median(this.rr.slice(-MEDIAN_WINDOW)) : cur.rrMs;
+    const med = this.measured.length >= 3 ? median(this.measured) : cur.rrMs;
 
     if (cur.rrMs < MIN_RR_MS || cur.rrMs > MAX_RR_MS) {
       label = cur.rrMs < MIN_RR_MS ? 'extra' : 'missed';
@@ -109,7 +118,11 @@ export class RrSeries {
     // Statistics are kept on the corrected series so one artefact does not widen the thresholds.
     this.rr.push(corrected);
     if (prevRr !== undefined) this.absDrr.push(Math.abs(corrected - prevRr));
-    this.absMrr.push(Math.abs(signedMrr(corrected, median(this.rr.slice(-MEDIAN_WINDOW)))));
+    if (cur.rrMs >= MIN_RR_MS && cur.rrMs <= MAX_RR_MS) {
+      this.measured.push(cur.rrMs);
+      if (this.measured.length > MEDIAN_WINDOW) this.measured.shift();
+    }
+    this.absMrr.push(Math.abs(signedMrr(corrected, this.measured.length ? median(this.measured) : corrected)));
     if (this.absMrr.length > WINDOW) this.absMrr.shift();
     if (this.rr.length > WINDOW + MEDIAN_WINDOW) this.rr.shift();
     if (this.absDrr.length > WINDOW) this.absDrr.shift();

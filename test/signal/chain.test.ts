@@ -109,3 +109,24 @@ describe('chain features', () => {
     expect(chain.features().leadOff).toBe(true);
   });
 });
+
+describe('heart rate after a sudden, sustained change of rate', () => {
+  // A rider's rate can jump and stay there (exertion, an arrhythmia starting): the 10-s heart rate
+  // the safety rules read must follow it, not keep "correcting" the new beats back to the old rate.
+  it.each([
+    ['a step', (t: number) => (t < 40 ? 72 : 130)],
+    ['a 30-s ramp', (t: number) => (t < 40 ? 72 : Math.min(130, 72 + ((t - 40) * 58) / 30))],
+  ])('follows %s from 72 to 130 bpm', (_name, bpm) => {
+    const fs = 250;
+    const { mv } = syntheticEcg({ fs, seconds: 100, bpm });
+    const chain = new EcgChain({ fs });
+    let at35: number | null = null;
+    for (let i = 0; i < mv.length; i += 125) {
+      chain.push(mv.subarray(i, i + 125));
+      if (i === 35 * fs) at35 = chain.features().hrBpm;
+    }
+    expect(at35).not.toBeNull();
+    expect(Math.abs((at35 ?? 0) - 72)).toBeLessThan(3);
+    expect(Math.abs((chain.features().hrBpm ?? 0) - 130)).toBeLessThan(4);
+  });
+});

@@ -47,6 +47,17 @@ describe('RR artefact handling (Lipponen & Tarvainen 2019)', () => {
     expect(out[100].label).toBe('ectopic');
     expect(Math.abs(out[100].correctedMs - 800)).toBeLessThan(60);
   });
+
+  it('follows a sudden, sustained change of rate within a few beats (72 to 130 bpm and back)', () => {
+    const slow = (n: number) => Array.from({ length: n }, (_, i) => 833 + 15 * Math.sin(i / 2.5));
+    const fast = (n: number) => Array.from({ length: n }, (_, i) => 461 + 8 * Math.sin(i / 2.5));
+    const out = label([...slow(120), ...fast(120), ...slow(120)]);
+    // A handful of transition beats may be held; after that the corrected series is the measured one.
+    for (const seg of [out.slice(130, 240), out.slice(250, 358)]) {
+      for (const r of seg) expect(r.correctedMs).toBeCloseTo(r.rrMs, 5);
+    }
+    expect(out.slice(120, 130).filter((r) => r.label !== 'normal').length).toBeLessThanOrEqual(7);
+  });
 });
 
 describe('HRV', () => {
