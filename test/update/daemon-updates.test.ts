@@ -83,7 +83,7 @@ describe('model updates and refusals (mosquitto)', () => {
   let dir: { path: string; cleanup: () => void };
   let port: number;
   let updatesDir: string;
-  let applied5 = Buffer.alloc(0);
+  let applied5: Buffer = Buffer.alloc(0);
   const modelFiles = (manifestVersion: string): [string, Buffer][] => {
     const m = JSON.parse(readFileSync(join(REPO, 'models', 'default-policy.manifest.json'), 'utf8')) as Record<string, unknown>;
     m['version'] = manifestVersion;
