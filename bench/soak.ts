@@ -39,6 +39,8 @@ export interface SoakSample {
   /** V8 heap in use and external memory (ArrayBuffers, native addons' accounted memory), MB. */
   readonly heapUsedMb: number;
   readonly externalMb: number;
+  /** Full (mark-compact) collections so far, from /metrics. */
+  readonly majorGcs: number;
 }
 
 export interface SoakOptions {
@@ -60,11 +62,13 @@ export interface SoakResult {
   readonly achievedSpeed: number;
   /** CPU seconds the daemon used per hour of signal: what sets the speed on a free core. */
   readonly cpuSPerSignalHour: number;
-  /** VmRSS troughs (median of the lowest tenth) of the first and the last 30 % of the samples after warm-up, MB. */
+  /** VmRSS just after the first and the last full collections after warm-up (see rssBasis), MB. */
   readonly rssStartMb: number;
   readonly rssEndMb: number;
   readonly rssGrowthMb: number;
-  /** The same troughs of V8 heap in use, MB. */
+  /** How the RSS figures were taken: after full collections, or troughs. */
+  readonly rssBasis: string;
+  /** The same for V8 heap in use, MB. */
   readonly heapStartMb: number;
   readonly heapEndMb: number;
   readonly fdStart: number;
@@ -245,12 +249,13 @@ export async function soak(opts: SoakOptions): Promise<SoakResult> {
         cpuS,
         heapUsedMb: metric(metrics, 'motobio_nodejs_heap_size_used_bytes') / 2 ** 20,
         externalMb: metric(metrics, 'motobio_nodejs_external_memory_bytes') / 2 ** 20,
+        majorGcs: metric(metrics, 'motobio_nodejs_gc_duration_seconds_count', 'kind="major"'),
       };
       samples.push(s);
       opts.onSample?.(s);
       if (s.signalS >= signalTarget) break;
       if (opts.maxWallS !== undefined && s.wallS > opts.maxWallS) break;
-      await sleep(500);
+      await sleep(250);
     }
   } catch (e) {
     child.kill('SIGKILL');
@@ -285,16 +290,26 @@ export async function soak(opts: SoakOptions): Promise<SoakResult> {
 
   const signalS = (Number.isFinite(decisions) ? decisions : 0) * DECISION_PERIOD_S;
   // V8 lets garbage pile up in old space for hours of signal before a full collection (a
-  // sawtooth of ~30 MB RSS at this load), so the medians of two windows differ by where each
-  // falls on a tooth, not by what is kept. What is kept shows in the troughs: each window's
-  // figure is the median of its lowest tenth (at least 3 samples). A leak lifts the late troughs.
+  // sawtooth of ~30 MB RSS at this speed), so plain medians of two windows differ by where each
+  // falls on a tooth, not by what is kept. What is kept shows right after a full collection: the
+  // figures are the medians of the first and of the last three samples taken just after one
+  // (the daemon's own GC, nothing forced). With fewer than two such samples after warm-up, the
+  // troughs (median of the lowest tenth) of the first and last 30 % of the samples stand in.
   const afterWarmup = samples.filter((s) => s.signalS >= warmupS);
   const span = Math.max(5, Math.floor(afterWarmup.length * 0.3));
   const startWin = afterWarmup.slice(0, span);
   const endWin = afterWarmup.slice(-span);
+  const postGc = afterWarmup.filter((s) => {
+    const prev = samples[samples.indexOf(s) - 1];
+    return prev !== undefined && s.majorGcs > prev.majorGcs;
+  });
   const trough = (xs: readonly number[]) => median([...xs].sort((a, b) => a - b).slice(0, Math.max(3, Math.ceil(xs.length / 10))));
-  const rssStartMb = trough(startWin.map((s) => s.rssKb)) / 1024;
-  const rssEndMb = trough(endWin.map((s) => s.rssKb)) / 1024;
+  const byGc = postGc.length >= 2;
+  const k = Math.max(1, Math.min(3, Math.floor(postGc.length / 2)));
+  const memStart = (f: (s: SoakSample) => number) => (byGc ? median(postGc.slice(0, k).map(f)) : trough(startWin.map(f)));
+  const memEnd = (f: (s: SoakSample) => number) => (byGc ? median(postGc.slice(-k).map(f)) : trough(endWin.map(f)));
+  const rssStartMb = memStart((s) => s.rssKb) / 1024;
+  const rssEndMb = memEnd((s) => s.rssKb) / 1024;
   return {
     samples,
     signalHours: signalS / 3600,
@@ -304,8 +319,9 @@ export async function soak(opts: SoakOptions): Promise<SoakResult> {
     rssStartMb,
     rssEndMb,
     rssGrowthMb: rssEndMb - rssStartMb,
-    heapStartMb: trough(startWin.map((s) => s.heapUsedMb)),
-    heapEndMb: trough(endWin.map((s) => s.heapUsedMb)),
+    heapStartMb: memStart((s) => s.heapUsedMb),
+    heapEndMb: memEnd((s) => s.heapUsedMb),
+    rssBasis: byGc ? `after ${postGc.length} full collections` : 'troughs (fewer than two full collections after warm-up)',
     fdStart: median(startWin.map((s) => s.fds)),
     fdEnd: median(endWin.map((s) => s.fds)),
     handlesStart: median(startWin.map((s) => s.handles)),
@@ -337,7 +353,7 @@ export async function run(): Promise<void> {
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   console.log(`soak: ${f(r.signalHours, 2)} h of signal in ${f(r.wallS)} s (speed ${f(r.achievedSpeed, 0)}x of 1000x asked)`);
   console.log(`  daemon CPU ${f(r.cpuSPerSignalHour, 2)} s per hour of signal (one free core: about ${f(3600 / r.cpuSPerSignalHour, 0)}x)`);
-  console.log(`  rss troughs after warm-up ${f(r.rssStartMb)} MB, at the end ${f(r.rssEndMb)} MB: growth ${f(r.rssGrowthMb, 2)} MB (heap in use ${f(r.heapStartMb)} -> ${f(r.heapEndMb)} MB)`);
+  console.log(`  rss (${r.rssBasis}) after warm-up ${f(r.rssStartMb)} MB, at the end ${f(r.rssEndMb)} MB: growth ${f(r.rssGrowthMb, 2)} MB (heap in use ${f(r.heapStartMb)} -> ${f(r.heapEndMb)} MB)`);
   console.log(`  fds ${r.fdStart} -> ${r.fdEnd}; active handles ${r.handlesStart} -> ${r.handlesEnd}; active resources ${r.resourcesStart} -> ${r.resourcesEnd}`);
   console.log(`  decisions ${r.decisions} (periods dropped for falling behind: ${r.decisionsBehind}); records produced ${r.produced}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}`);
   console.log(`  by type ${JSON.stringify(r.byType)}; ${r.drainedAfterStop} records drained after the stop`);
