@@ -181,6 +181,7 @@ export class Outbox {
     insertNotice: Statement;
     bumpCounter: Statement;
     leaseScan: Statement;
+    headScan: Statement;
     prioOf: Statement;
   };
 
@@ -208,6 +209,9 @@ export class Outbox {
       insertNotice: db.prepare('INSERT INTO evictions (first_seq, last_seq, prio, count, wall_ms) VALUES (?, ?, ?, ?, ?)'),
       bumpCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
       leaseScan: db.prepare('SELECT * FROM records WHERE prio = ? AND id > ? ORDER BY id LIMIT ?'),
+      // The uplink asks for the oldest pending record on every append: without the bodies, or
+      // the question cost 40 % of the daemon's CPU at 1000x replay (soak profile).
+      headScan: db.prepare('SELECT id, boot_id, mono_ms FROM records WHERE prio = ? AND id > ? ORDER BY id LIMIT ?'),
       prioOf: db.prepare('SELECT prio FROM records WHERE id = ?'),
     };
   }
@@ -442,7 +446,7 @@ export class Outbox {
     if (this.closed || this.pending(priority) <= 0) return undefined;
     let from = this.scanFrom[priority];
     for (;;) {
-      const rows = this.st.leaseScan.all(PRIORITY_RANK[priority], from, 64) as Row[];
+      const rows = this.st.headScan.all(PRIORITY_RANK[priority], from, 64) as Pick<Row, 'id' | 'boot_id' | 'mono_ms'>[];
       if (rows.length === 0) return undefined;
       for (const r of rows) {
         if (!this.leased.has(r.id)) return { bootId: r.boot_id, monoMs: r.mono_ms };
