@@ -80,6 +80,7 @@ export function loadTrustedKeys(dir: string): TrustedKeys {
     if ((st.mode & 0o022) !== 0) return { keys, problems: [`${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); no key in it is trusted until "chmod go-w ${dir}"`] };
     names = readdirSync(dir).filter((n) => n.endsWith('.pem') || n.endsWith('.pub')).sort();
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { keys, problems: [] };
     return { keys, problems: [`cannot read ${dir}: ${errorMessage(e)}`] };
   }
   for (const n of names) {
