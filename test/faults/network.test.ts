@@ -165,8 +165,11 @@ describe('network faults (real daemon, mosquitto in a network namespace)', () =>
     // 1 % loss here: a lost SYN or CONNECT over 4G costs a 1-s retransmission inside the 5-s bound.
     const r = await rig(1);
     const d = await daemon(r, [r.links.wifi, r.links.lte], { recordS: 1250, holdS });
-    expect((await statusOf(d)).active).toBe('wifi');
+    // The preferred link carries traffic first; on a loaded machine a slow PUBACK can make it
+    // reconnect once in its first seconds, so wait for it to be active instead of sampling once.
+    await waitFor('WiFi, the preferred link, to be the active one', async () => (await d.status())?.active === 'wifi', 30_000, 100);
     await sleep(4000);
+    await waitFor('WiFi still active before it is taken down', async () => (await d.status())?.active === 'wifi', 30_000, 100);
 
     const down = Date.now();
     r.lab.setLink('wifi', false);
