@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
+import { median } from '../src/signal/rr.js';
 import { Outbox } from '../src/store/outbox.js';
 import { Receiver } from '../src/uplink/receiver.js';
 import { Uplink } from '../src/uplink/uplink.js';
@@ -93,12 +94,6 @@ export interface SoakResult {
   readonly stderr: string;
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

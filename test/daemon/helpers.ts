@@ -5,7 +5,7 @@
  * conditions instead of fixed sleeps.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
  * directory under node_modules/.cache (so package imports and the package root resolve as
  * in the repository). Returns the output root; callers remove it with rmSync.
  */
-export function buildForTest(extra: string[] = []): string {
+export function buildForTest(extra: string[] = [], opts: { tolerateTypeErrors?: boolean } = {}): string {
   const cache = join(REPO, 'node_modules', '.cache');
   mkdirSync(cache, { recursive: true });
   const out = mkdtempSync(join(cache, 'motobio-daemon-test-'));
@@ -38,9 +38,15 @@ export function buildForTest(extra: string[] = []): string {
   try {
     execFileSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', tsconfig], { cwd: REPO, stdio: 'pipe', encoding: 'utf8' });
   } catch (e) {
-    const output = (e as { stdout?: string }).stdout ?? '';
-    rmSync(out, { recursive: true, force: true });
-    throw new Error(`building the CLI for the daemon tests failed:\n${output}`);
+    const output = (e as { stdout?: string }).stdout ?? String(e);
+    // tsc still emits on a type error elsewhere in the tree (another change in progress); cases
+    // that only need the entries built may go on, and `npm run lint` is where type errors fail.
+    const missing = entries.filter((f) => !existsSync(join(out, f.replace(/\.ts$/, '.js'))));
+    if (!opts.tolerateTypeErrors || missing.length > 0) {
+      rmSync(out, { recursive: true, force: true });
+      throw new Error(`building the CLI for the daemon tests failed${missing.length ? ` (${missing.join(', ')} not emitted)` : ''}:\n${output}`);
+    }
+    console.warn(`type errors in the tree (the build ran anyway; npm run lint reports them):\n${output.slice(0, 2000)}`);
   }
   return out;
 }

@@ -31,8 +31,7 @@ import { dataTopic } from '../../src/uplink/topics.js';
 import { Uplink } from '../../src/uplink/uplink.js';
 import { MotobioError } from '../../src/util/errors.js';
 import { startAedes, waitFor } from '../helpers/brokers.js';
-import { spawnNode } from '../daemon/helpers.js';
-import { buildCli } from './build-cli.js';
+import { buildForTest, spawnNode } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
@@ -43,7 +42,7 @@ let dir: string;
 let cli: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'motobio-fuzz-'));
-  cli = buildCli(['src/cli/commands/detect.ts']);
+  cli = buildForTest(['src/cli/commands/detect.ts'], { tolerateTypeErrors: true });
 }, 180_000);
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });

@@ -12,12 +12,12 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_S, DECISION_PERIOD_S, soak, type SoakResult } from '../../bench/soak.js';
-import { buildCli } from './build-cli.js';
+import { buildForTest } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 
 let out: string;
 beforeAll(() => {
-  out = buildCli();
+  out = buildForTest([], { tolerateTypeErrors: true });
 }, 180_000);
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
