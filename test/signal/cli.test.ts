@@ -48,13 +48,13 @@ describe('motobio detect and eval', () => {
     expect(rep.hrOnly[0].hrMaeBpm).toBeLessThan(2);
   });
 
-  it('eval fails against a ratchet it does not reach, and --update only raises it', () => {
+  it('eval fails against a ratchet it does not reach, and --update records what it measured', () => {
     // Ratcheted figures are those with targets (mitdb, nstdb, qtdb, drivedb), named by folder.
     const db = join(dir, 'mitdb');
     mkdirSync(db, { recursive: true });
     for (const ext of ['hea', 'dat', 'atr']) copyFileSync(`test/fixtures/mitdb-208-2min.${ext}`, join(db, `mitdb-208-2min.${ext}`));
     const ratchet = join(dir, 'ratchet.json');
-    writeFileSync(ratchet, JSON.stringify({ figures: { 'mitdb.se': { value: 100.5, better: 'higher', target: 99.8 }, 'mitdb.ppv': { value: 50, better: 'higher', target: 99.8 } } }));
+    writeFileSync(ratchet, JSON.stringify({ figures: { 'mitdb.se': { value: 100.5, better: 'higher' }, 'mitdb.ppv': { value: 50, better: 'higher', target: 99.8 } } }));
     const r = motobio('eval', db, '--ratchet', ratchet);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('mitdb.se');
@@ -62,7 +62,8 @@ describe('motobio detect and eval', () => {
     expect(r.stderr).toContain('better than recorded: mitdb.ppv');
     expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).toBe(0);
     const after = JSON.parse(readFileSync(ratchet, 'utf8')) as { figures: Record<string, { value: number }> };
-    expect(after.figures['mitdb.se'].value).toBe(100.5);
+    // How --update treats met and unmet figures is pinned in ratchet.test.ts; here, that it writes.
+    expect(after.figures['mitdb.se'].value).toBeGreaterThan(99);
     expect(after.figures['mitdb.ppv'].value).toBeGreaterThan(99);
     expect(after.figures['mitdb.timingSdMs'].value).toBeLessThan(10);
   });
