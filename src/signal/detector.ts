@@ -369,8 +369,8 @@ export class RPeakDetector {
         return;
       }
       if (this.looksLikeArtefact(c)) {
-        // Not counted as noise: a run of wide beats (a bundle-branch block setting in, a
-        // ventricular rhythm) would otherwise raise the noise level to the QRS level and lock out the very beats it is made of.
+        // Not counted as noise: a run of beats slightly wider than the last ones (mitdb 203 at
+        // 1140 s) would raise the noise level to the QRS level and lock out those very beats.
         this.pendingNoise.push(c);
         return;
       }
