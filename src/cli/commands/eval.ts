@@ -10,8 +10,9 @@ const USAGE = `usage: motobio eval RECORD|DIR... [--channel N] [--json] [--ratch
 Streams each record through the signal chain and compares the beats with the .atr reference
 (150 ms window), per record and gross, whole record and after the first 5 minutes; paced
 records are reported apart. Records with an HR channel and no annotations (drivedb) are scored
-on 10-s heart rate. --ratchet FILE fails (exit 1) when a figure is worse than recorded there;
-with --update it raises the recorded figures instead.
+on 10-s heart rate. --ratchet FILE fails (exit 1) when a figure is worse than recorded there
+(a figure that met its target only has to keep meeting it); with --update it raises the
+recorded figures instead.
 `;
 
 const pct = (v: number): string => v.toFixed(2).padStart(6);
