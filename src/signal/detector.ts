@@ -128,6 +128,8 @@ export class RPeakDetector {
   private readonly noisePeaks: number[] = [];
   private readonly rrHistory: number[] = [];
   private threshold = 0;
+  /** Noise level over QRS level (medians of the last peaks of each), set with the threshold. */
+  private noiseRatio = 0;
   private learning = true;
   private readonly learnCandidates: Candidate[] = [];
   private lastBeatF = -Infinity;
@@ -381,15 +383,9 @@ export class RPeakDetector {
     }
   }
 
-  /** Noise level over QRS level, from the medians of the last peaks of each. */
-  private noiseRatio(): number {
-    const q = this.qrsPeaks.length ? median(this.qrsPeaks) : 0;
-    return q > 0 ? (this.noisePeaks.length ? median(this.noisePeaks) : 0) / q : 0;
-  }
-
   private looksLikeArtefact(c: Candidate): boolean {
     if (this.widths.length < WIDTH_MIN_BEATS) return false;
-    return this.noiseRatio() > WIDE_NOISE && c.width > WIDE_RATIO * median(this.widths) && c.height < WIDE_HEIGHT * this.threshold;
+    return this.noiseRatio > WIDE_NOISE && c.width > WIDE_RATIO * median(this.widths) && c.height < WIDE_HEIGHT * this.threshold;
   }
 
   /**
@@ -459,8 +455,8 @@ export class RPeakDetector {
   private updateThreshold(): void {
     const q = this.qrsPeaks.length ? median(this.qrsPeaks) : 0;
     const nz = this.noisePeaks.length ? median(this.noisePeaks) : 0;
-    const ratio = q > 0 ? nz / q : 0;
-    const fraction = Math.min(MAX_FRACTION, THRESHOLD_FRACTION + NOISE_GAIN * Math.max(0, ratio - NOISE_KNEE));
+    this.noiseRatio = q > 0 ? nz / q : 0;
+    const fraction = Math.min(MAX_FRACTION, THRESHOLD_FRACTION + NOISE_GAIN * Math.max(0, this.noiseRatio - NOISE_KNEE));
     this.threshold = nz + fraction * (q - nz);
   }
 

@@ -121,7 +121,8 @@ export function raise(recorded: Figures, measured: Figures): Figures {
   for (const [key, now] of Object.entries(measured)) {
     if (now.target === undefined) continue;
     const rec = recorded[key];
-    if (!rec || meets(now.value, now.better, now.target)) out[key] = rec ? { ...rec, value: now.value, target: now.target } : now;
+    if (!rec) out[key] = now;
+    else if (meets(now.value, now.better, now.target)) out[key] = { ...rec, value: now.value, target: now.target };
     else {
       const better = rec.better === 'higher' ? now.value > rec.value : now.value < rec.value;
       out[key] = better ? { ...rec, value: now.value } : rec;
