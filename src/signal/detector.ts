@@ -155,8 +155,8 @@ export class RPeakDetector {
     const fs = options.fs;
     if (!(fs >= 50 && fs <= 10_000)) throw new RangeError(`sampling rate ${fs} Hz is outside 50..10000 Hz`);
     this.fs = fs;
-    this.qrsBand = new SlopeBand(fs, { lowpassS: 0.02, highpassS: 0.1, lagS: 0.005 }, BLOCK);
-    this.edgeBand = new SlopeBand(fs, { lowpassS: 0.008, highpassS: 0.03, lagS: 0.003 }, BLOCK);
+    this.qrsBand = new SlopeBand(fs, { lowpassS: 0.02, highpassS: 0.1, lagS: 0.005 });
+    this.edgeBand = new SlopeBand(fs, { lowpassS: 0.008, highpassS: 0.03, lagS: 0.003 });
     // The edge band's filters are shorter at every rate from 50 Hz up, so it is the one delayed.
     this.edgeAlign = new DelayLine(Math.max(0, this.qrsBand.delay - this.edgeBand.delay));
     this.mwi = new MovingAverage(oddLength(0.12, fs, 3));
@@ -221,56 +221,92 @@ export class RPeakDetector {
     for (let i = 0; i < len; i++) yb[i] -= t[i];
     // The VF check needs only the slow waves (of l).
     const vb = this.vBuf;
-    this.vfFilter.run(lb, vb, t, len);
-    // By index, not by value: doubles passed to a call that is not inlined are boxed on the heap.
-    for (let i = 0; i < len; i++) this.decide(i, out);
+    this.vfFilter.run(lb, vb, len);
+    this.decide(len, out);
   }
 
-  /** Decisions for sample `i` of the current block. */
-  private decide(i: number, out: Beat[]): void {
-    const n = this.n++;
-    const w = this.ringPos;
-    this.locRing[w] = this.yBuf[i];
-    this.slopeRing[w] = this.sBuf[i];
-    this.ringPos = w + 1 === this.locRing.length ? 0 : w + 1;
-    // The VF check keeps every vfDecimation-th sample.
-    if (--this.vfCountdown === 0) {
-      this.vfCountdown = this.vfDecimation;
-      this.vfRing[this.vfPos] = this.vBuf[i];
-      this.vfPos = this.vfPos + 1 === this.vfRing.length ? 0 : this.vfPos + 1;
-    }
-
-    // Peak picking on the feature: a local maximum confirmed once it has fallen to half.
-    const f = this.fBuf[i];
-    this.featureRing[w] = f;
-    if (f > this.prevF) {
-      if (!this.rising || f > this.peakF) {
-        this.rising = true;
-        this.peakF = f;
-        this.peakFIndex = n;
+  /**
+   * Decisions for the block's samples. The per-sample work (the rings, peak picking) runs on
+   * locals; fields are written back before anything that reads them (a candidate, the VF check,
+   * search-back), so the methods called from here see the same state as a per-sample loop.
+   */
+  private decide(len: number, out: Beat[]): void {
+    const yb = this.yBuf;
+    const sb = this.sBuf;
+    const fb = this.fBuf;
+    const vb = this.vBuf;
+    const locRing = this.locRing;
+    const slopeRing = this.slopeRing;
+    const featureRing = this.featureRing;
+    const ringLen = locRing.length;
+    const vfRing = this.vfRing;
+    const vfLen = vfRing.length;
+    const vfDecimation = this.vfDecimation;
+    let w = this.ringPos;
+    let vfCountdown = this.vfCountdown;
+    let vfPos = this.vfPos;
+    let prevF = this.prevF;
+    let rising = this.rising;
+    let peakF = this.peakF;
+    let peakFIndex = this.peakFIndex;
+    for (let i = 0; i < len; i++) {
+      const n = this.n++;
+      locRing[w] = yb[i];
+      slopeRing[w] = sb[i];
+      const f = fb[i];
+      featureRing[w] = f;
+      w = w + 1 === ringLen ? 0 : w + 1;
+      // The VF check keeps every vfDecimation-th sample.
+      if (--vfCountdown === 0) {
+        vfCountdown = vfDecimation;
+        vfRing[vfPos] = vb[i];
+        vfPos = vfPos + 1 === vfLen ? 0 : vfPos + 1;
       }
-    } else if (this.rising && f < 0.5 * this.peakF) {
-      this.rising = false;
-      this.onCandidate(this.candidateAt(this.peakFIndex, this.peakF), out);
-    }
-    this.prevF = f;
-
-    if (n >= this.nextVfCheck) {
-      this.nextVfCheck = n + Math.round(0.5 * this.fs);
-      if (n >= VF_WINDOW_S * this.fs) {
-        // Hysteresis: during flutter the 4-s leakage wanders up to 0.5-0.7 between bursts of
-        // sinusoidal waves, so leaving VF takes a clearly QRS-like window: 4 s above VF_EXIT,
-        // or the last 2 s above VF_EXIT_RECENT (which ends VF soon after complexes return).
-        const whole = this.leakage(this.vfRing.length);
-        const recent = this.leakage(Math.round(this.vfRing.length / 2));
-        this.inVf = this.inVf ? whole < VF_EXIT && recent < VF_EXIT_RECENT : whole < VF_LEAKAGE;
+      // Peak picking on the feature: a local maximum confirmed once it has fallen to half.
+      if (f > prevF) {
+        if (!rising || f > peakF) {
+          rising = true;
+          peakF = f;
+          peakFIndex = n;
+        }
+      } else if (rising && f < 0.5 * peakF) {
+        rising = false;
+        this.ringPos = w;
+        this.onCandidate(this.candidateAt(peakFIndex, peakF), out);
+      }
+      prevF = f;
+      if (n >= this.nextVfCheck) {
+        this.vfPos = vfPos;
+        this.checkVf(n);
+      }
+      if (this.learning) {
+        if (n >= this.learnSamples) {
+          this.ringPos = w;
+          this.endLearning(out);
+        }
+      } else if (n > this.searchBackAt || n > this.lostCheckAt) {
+        this.ringPos = w;
+        if (n > this.searchBackAt) this.searchBack(n, out);
+        if (n > this.lostCheckAt) this.adaptToLoss(n);
       }
     }
-    if (this.learning && n >= this.learnSamples) this.endLearning(out);
-    else if (!this.learning) {
-      if (n > this.searchBackAt) this.searchBack(n, out);
-      if (n > this.lostCheckAt) this.adaptToLoss(n);
-    }
+    this.ringPos = w;
+    this.vfCountdown = vfCountdown;
+    this.vfPos = vfPos;
+    this.prevF = prevF;
+    this.rising = rising;
+    this.peakF = peakF;
+    this.peakFIndex = peakFIndex;
+  }
+
+  private checkVf(n: number): void {
+    this.nextVfCheck = n + Math.round(0.5 * this.fs);
+    if (n < VF_WINDOW_S * this.fs) return;
+    // Hysteresis: during flutter the 4-s leakage wanders up to 0.5-0.7 between bursts of
+    // sinusoidal waves, so leaving VF takes a clearly QRS-like window: 4 s above VF_EXIT,
+    // or the last 2 s above VF_EXIT_RECENT (which ends VF soon after complexes return).
+    const whole = this.leakage(this.vfRing.length);
+    this.inVf = this.inVf ? whole < VF_EXIT && this.leakage(Math.round(this.vfRing.length / 2)) < VF_EXIT_RECENT : whole < VF_LEAKAGE;
   }
 
   /**

@@ -11,48 +11,59 @@ export function oddLength(seconds: number, fs: number, min = 1): number {
   return n % 2 === 1 ? n : n + 1;
 }
 
+/**
+ * A running sum over the last `length` samples. Kept as plain state so that fused loops
+ * (SlopeBand, BaselineRemover.run) step several of them with MovingAverage's exact arithmetic.
+ */
+export interface Boxcar {
+  readonly buf: Float64Array;
+  readonly length: number;
+  pos: number;
+  sum: number;
+  // Running sums drift by rounding; re-summing once per lap of the buffer keeps hours-long
+  // streams exact at a cost of one extra add per sample.
+  fresh: number;
+}
+
+export function boxcar(length: number): Boxcar {
+  if (!Number.isInteger(length) || length < 1) throw new RangeError(`moving average length must be a positive integer, got ${length}`);
+  return { buf: new Float64Array(length), length, pos: 0, sum: 0, fresh: 0 };
+}
+
+/** Fills the window with `x`, so a stream that starts at a DC offset does not ring. */
+export function primeBoxcar(b: Boxcar, x: number): void {
+  b.buf.fill(x);
+  b.sum = x * b.length;
+  b.fresh = x * b.pos;
+}
+
 /** Running mean over the last `length` samples; group delay (length-1)/2. */
 export class MovingAverage {
   readonly length: number;
   readonly delay: number;
-  private readonly buf: Float64Array;
-  private pos = 0;
-  private sum = 0;
-  // Running sums drift by rounding; re-summing once per lap of the buffer keeps hours-long
-  // streams exact at a cost of one extra add per sample.
-  private fresh = 0;
+  private readonly s: Boxcar;
+  private readonly one = new Float64Array(1);
 
   constructor(length: number) {
-    if (!Number.isInteger(length) || length < 1) throw new RangeError(`moving average length must be a positive integer, got ${length}`);
+    this.s = boxcar(length);
     this.length = length;
     this.delay = (length - 1) / 2;
-    this.buf = new Float64Array(length);
   }
 
   step(x: number): number {
-    const pos = this.pos;
-    const old = this.buf[pos];
-    this.buf[pos] = x;
-    this.fresh += x;
-    if (pos + 1 === this.length) {
-      // One lap done: the exact sum of the buffer is what was added during the lap.
-      this.pos = 0;
-      this.sum = this.fresh;
-      this.fresh = 0;
-    } else {
-      this.pos = pos + 1;
-      this.sum += x - old;
-    }
-    return this.sum / this.length;
+    this.one[0] = x;
+    this.run(this.one, this.one, 1);
+    return this.one[0];
   }
 
   /** `step` over `src[0..len)` into `dst` (which may be `src`): the same arithmetic, no call per sample. */
   run(src: Float64Array, dst: Float64Array, len: number): void {
-    const buf = this.buf;
-    const length = this.length;
-    let pos = this.pos;
-    let sum = this.sum;
-    let fresh = this.fresh;
+    const s = this.s;
+    const buf = s.buf;
+    const length = s.length;
+    let pos = s.pos;
+    let sum = s.sum;
+    let fresh = s.fresh;
     for (let i = 0; i < len; i++) {
       const x = src[i];
       const old = buf[pos];
@@ -68,16 +79,13 @@ export class MovingAverage {
       }
       dst[i] = sum / length;
     }
-    this.pos = pos;
-    this.sum = sum;
-    this.fresh = fresh;
+    s.pos = pos;
+    s.sum = sum;
+    s.fresh = fresh;
   }
 
-  /** Fills the window with `x`, so a stream that starts at a DC offset does not ring. */
   prime(x: number): void {
-    this.buf.fill(x);
-    this.sum = x * this.length;
-    this.fresh = x * this.pos;
+    primeBoxcar(this.s, x);
   }
 }
 
@@ -123,42 +131,86 @@ export class DelayLine {
  */
 export class BaselineRemover {
   readonly delay: number;
-  private readonly a: MovingAverage;
-  private readonly b: MovingAverage;
+  private readonly a: Boxcar;
+  private readonly b: Boxcar;
   private readonly d: DelayLine;
   private primed = false;
+  private readonly one = new Float64Array(1);
+  private readonly oneOut = new Float64Array(1);
 
   constructor(length: number) {
-    this.a = new MovingAverage(length);
-    this.b = new MovingAverage(length);
-    this.delay = this.a.delay + this.b.delay;
+    this.a = boxcar(length);
+    this.b = boxcar(length);
+    this.delay = length - 1;
     this.d = new DelayLine(this.delay);
   }
 
   step(x: number): number {
-    if (!this.primed) {
-      this.a.prime(x);
-      this.b.prime(x);
-      this.d.prime(x);
-      this.primed = true;
-    }
-    return this.d.step(x) - this.b.step(this.a.step(x));
+    this.one[0] = x;
+    this.run(this.one, this.oneOut, 1);
+    return this.oneOut[0];
   }
 
-  /** `step` over `src[0..len)` into `dst`; `tmp` is scratch of at least `len`. `dst` must differ from `src`. */
-  run(src: Float64Array, dst: Float64Array, tmp: Float64Array, len: number): void {
+  private prime(x: number): void {
+    if (this.primed) return;
+    primeBoxcar(this.a, x);
+    primeBoxcar(this.b, x);
+    this.d.prime(x);
+    this.primed = true;
+  }
+
+  /**
+   * `step` over `src[0..len)` into `dst`, both boxcars fused in one loop (their running sums
+   * overlap instead of queueing pass after pass). `dst` must differ from `src`.
+   */
+  run(src: Float64Array, dst: Float64Array, len: number): void {
     if (len === 0) return;
-    if (!this.primed) {
-      const x = src[0];
-      this.a.prime(x);
-      this.b.prime(x);
-      this.d.prime(x);
-      this.primed = true;
-    }
-    this.a.run(src, tmp, len);
-    this.b.run(tmp, tmp, len);
+    this.prime(src[0]);
     this.d.run(src, dst, len);
-    for (let i = 0; i < len; i++) dst[i] -= tmp[i];
+    const a = this.a;
+    const b = this.b;
+    const aBuf = a.buf;
+    const bBuf = b.buf;
+    const length = a.length;
+    let aPos = a.pos;
+    let aSum = a.sum;
+    let aFresh = a.fresh;
+    let bPos = b.pos;
+    let bSum = b.sum;
+    let bFresh = b.fresh;
+    for (let i = 0; i < len; i++) {
+      const x = src[i];
+      const aOld = aBuf[aPos];
+      aBuf[aPos] = x;
+      aFresh += x;
+      if (aPos + 1 === length) {
+        aPos = 0;
+        aSum = aFresh;
+        aFresh = 0;
+      } else {
+        aPos++;
+        aSum += x - aOld;
+      }
+      const y = aSum / length;
+      const bOld = bBuf[bPos];
+      bBuf[bPos] = y;
+      bFresh += y;
+      if (bPos + 1 === length) {
+        bPos = 0;
+        bSum = bFresh;
+        bFresh = 0;
+      } else {
+        bPos++;
+        bSum += y - bOld;
+      }
+      dst[i] -= bSum / length;
+    }
+    a.pos = aPos;
+    a.sum = aSum;
+    a.fresh = aFresh;
+    b.pos = bPos;
+    b.sum = bSum;
+    b.fresh = bFresh;
   }
 }
 

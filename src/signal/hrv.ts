@@ -120,16 +120,20 @@ export function bandPowers(timesS: readonly number[], nnMs: readonly number[]): 
   return { lf, hf };
 }
 
-// The daemon asks for LF/HF every few seconds over windows of nearly the same length.
-let hannCache: { n: number; w: Float64Array } | undefined;
+// The daemon asks for LF/HF every few seconds over windows of nearly the same length (a 120-s
+// window resampled at 4 Hz holds 440-481 points), so the few lengths in use keep their windows.
+const hannCache = new Map<number, Float64Array>();
+const HANN_CACHE_SIZE = 64;
 
 function hannWindow(n: number): Float64Array {
-  if (hannCache?.n !== n) {
-    const w = new Float64Array(n);
+  let w = hannCache.get(n);
+  if (!w) {
+    w = new Float64Array(n);
     for (let i = 0; i < n; i++) w[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1));
-    hannCache = { n, w };
+    if (hannCache.size >= HANN_CACHE_SIZE) hannCache.delete(hannCache.keys().next().value as number);
+    hannCache.set(n, w);
   }
-  return hannCache.w;
+  return w;
 }
 
 function detrend(x: Float64Array): void {
@@ -166,26 +170,53 @@ export function fft(re: Float64Array, im: Float64Array): void {
       im[j] = ti;
     }
   }
+  const tw = twiddles(n);
+  // Stage `len` reads its len/2 twiddles from offset len/2 - 1 of the table.
   for (let len = 2; len <= n; len <<= 1) {
-    const ang = (-2 * Math.PI) / len;
-    const wr = Math.cos(ang);
-    const wi = Math.sin(ang);
+    const half = len >> 1;
+    const base = half - 1;
     for (let i = 0; i < n; i += len) {
+      for (let k = 0; k < half; k++) {
+        const cr = tw.re[base + k];
+        const ci = tw.im[base + k];
+        const a = i + k;
+        const b = a + half;
+        const ar = re[a];
+        const ai = im[a];
+        const br = re[b] * cr - im[b] * ci;
+        const bi = re[b] * ci + im[b] * cr;
+        re[a] = ar + br;
+        im[a] = ai + bi;
+        re[b] = ar - br;
+        im[b] = ai - bi;
+      }
+    }
+  }
+}
+
+// The daemon takes an FFT of the same size every few seconds: its twiddle factors are kept.
+let twiddleCache: { n: number; re: Float64Array; im: Float64Array } | undefined;
+
+/** Every stage's twiddle factors, by the same rotation recurrence an in-loop FFT would step through. */
+function twiddles(n: number): { re: Float64Array; im: Float64Array } {
+  if (twiddleCache?.n !== n) {
+    const re = new Float64Array(Math.max(1, n - 1));
+    const im = new Float64Array(Math.max(1, n - 1));
+    for (let len = 2; len <= n; len <<= 1) {
+      const ang = (-2 * Math.PI) / len;
+      const wr = Math.cos(ang);
+      const wi = Math.sin(ang);
       let cr = 1;
       let ci = 0;
-      for (let k = 0; k < len / 2; k++) {
-        const ar = re[i + k];
-        const ai = im[i + k];
-        const br = re[i + k + len / 2] * cr - im[i + k + len / 2] * ci;
-        const bi = re[i + k + len / 2] * ci + im[i + k + len / 2] * cr;
-        re[i + k] = ar + br;
-        im[i + k] = ai + bi;
-        re[i + k + len / 2] = ar - br;
-        im[i + k + len / 2] = ai - bi;
+      for (let k = 0; k < len >> 1; k++) {
+        re[(len >> 1) - 1 + k] = cr;
+        im[(len >> 1) - 1 + k] = ci;
         const t = cr * wr - ci * wi;
         ci = cr * wi + ci * wr;
         cr = t;
       }
     }
+    twiddleCache = { n, re, im };
   }
+  return twiddleCache;
 }

@@ -90,7 +90,7 @@ export class QualityIndex {
       if (Number.isNaN(v)) clean = false;
     }
     if (clean) {
-      this.baseline.run(xb, this.yBuf, this.sBuf, len);
+      this.baseline.run(xb, this.yBuf, len);
       this.smooth.run(this.yBuf, this.sBuf, len);
     }
     const ring = this.ring;

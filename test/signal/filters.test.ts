@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BaselineRemover, BoxcarLowpass, DelayLine, MovingAverage } from '../../src/signal/filters.js';
+import { BaselineRemover, BoxcarLowpass, DelayLine, MovingAverage, oddLength } from '../../src/signal/filters.js';
+import { SlopeBand } from '../../src/signal/slope-band.js';
 import { QualityIndex } from '../../src/signal/quality.js';
 
 /** Deterministic pseudo-random signal with a DC offset, so priming matters. */
@@ -54,10 +55,46 @@ describe('block filtering (run) is the per-sample filter (step), bit for bit', (
     const a = new BoxcarLowpass(9, 2);
     const b = new BoxcarLowpass(9, 2);
     expect(blocks(x, sizes, (s, d, n) => b.run(s, d, n))).toEqual(x.map((v) => a.step(v)));
+    // BaselineRemover runs its two boxcars fused; the reference is the plain composition.
+    const ma = new MovingAverage(109);
+    const mb = new MovingAverage(109);
+    const dl = new DelayLine(108);
+    ma.prime(x[0]);
+    mb.prime(x[0]);
+    dl.prime(x[0]);
+    const ref = x.map((v) => dl.step(v) - mb.step(ma.step(v)));
     const c = new BaselineRemover(109);
     const e = new BaselineRemover(109);
-    const tmp = new Float64Array(512);
-    expect(blocks(x, sizes, (s, d, n) => e.run(s, d, tmp, n))).toEqual(x.map((v) => c.step(v)));
+    expect(blocks(x, sizes, (s, d, n) => e.run(s, d, n))).toEqual(ref);
+    expect(x.map((v) => c.step(v))).toEqual(ref);
+  });
+
+  it('SlopeBand, fused, is boxcar² low-pass, centred high-pass and |lagged difference| in sequence', () => {
+    const fs = 360;
+    const options = { lowpassS: 0.02, highpassS: 0.1, lagS: 0.005 };
+    const band = new SlopeBand(fs, options);
+    const lp = new BoxcarLowpass(oddLength(options.lowpassS, fs, 3), 2);
+    const avgLen = oddLength(options.highpassS, fs, 3);
+    const avg = new MovingAverage(avgLen);
+    const centre = new DelayLine((avgLen - 1) / 2);
+    const k = Math.round(options.lagS * fs);
+    const lag = new DelayLine(2 * k);
+    avg.prime(x[0]);
+    centre.prime(x[0]);
+    const refLow: number[] = [];
+    const refSlope: number[] = [];
+    for (const v of x) {
+      const l = lp.step(v);
+      const h = centre.step(l) - avg.step(l);
+      refLow.push(l);
+      refSlope.push(Math.abs(h - lag.step(h)));
+    }
+    const low = blocks(x, sizes, (s, d, n) => band.run(s, d, new Float64Array(n), n));
+    const band2 = new SlopeBand(fs, options);
+    const slope = blocks(x, sizes, (s, d, n) => band2.run(s, new Float64Array(n), d, n));
+    expect(Array.from(low)).toEqual(refLow);
+    expect(Array.from(slope)).toEqual(refSlope);
+    expect(band.delay).toBe(lp.delay + (avgLen - 1) / 2 + k);
   });
 
   it('QualityIndex gives the same windows whatever the chunking, with lead-off (NaN) stretches inside blocks', () => {
