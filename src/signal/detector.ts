@@ -44,10 +44,10 @@ const T_WAVE_S = 0.36;
 const SEARCHBACK_FACTOR = 1.66;
 /**
  * Search-back passes over a hump under SB_MIN_HEIGHT of the last beat's, and over one both
- * SB_WIDE times as wide as the recent beats and earlier than SB_EARLY of the mean RR. Of the 949
- * beats search-back found on the 22 non-paced mitdb records, 23 were such humps and 21 of those
- * were not beats (15 in record 203). With search-back that choosy, the threshold itself can sit
- * lower (THRESHOLD_FRACTION 0.37, was 0.4).
+ * SB_WIDE times as wide as the recent beats and earlier than SB_EARLY of the mean RR. Before this
+ * rule, of the 949 beats search-back found on the 22 non-paced mitdb records, 23 were such humps
+ * and 21 of those were not beats (15 in record 203). With search-back that choosy, the threshold
+ * itself can sit lower (THRESHOLD_FRACTION 0.37, was 0.4).
  */
 const SB_MIN_HEIGHT = 0.25;
 const SB_WIDE = 2;
