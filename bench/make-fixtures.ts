@@ -30,4 +30,7 @@ excerpt('mitdb', '118', 'mitdb-118-5min', 0, 300, [0], 'MIT-BIH Arrhythmia Datab
 excerpt('mitdb', '208', 'mitdb-208-2min', 0, 120, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
 excerpt('qtdb', 'sel302', 'qtdb-sel302-2min', 60, 120, [0], 'QT Database (Laguna et al. 1997).');
 excerpt('nstdb', '118e06', 'nstdb-118e06-1min', 300, 60, [0], 'MIT-BIH Noise Stress Test Database (Moody et al. 1984).');
+// The same minute at -6 dB and clean: their difference is nstdb's electrode-motion noise (noise-stress.ts).
+excerpt('nstdb', '118e_6', 'nstdb-118e_6-1min', 300, 60, [0], 'MIT-BIH Noise Stress Test Database (Moody et al. 1984).');
+excerpt('mitdb', '118', 'mitdb-118-1min-300s', 300, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
 excerpt('drivedb', 'drive05', '../../src/sources/recordings/drive05-ecg-5min', 600, 300, [0, 4], 'Stress Recognition in Automobile Drivers (Healey & Picard 2005).');

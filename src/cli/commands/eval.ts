@@ -1,11 +1,14 @@
 import { parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
 import { evaluate, type Counts, type HrOnlyResult, type RecordResult } from '../../signal/eval/evaluate.js';
+import { noiseFromPair, type NoiseSource } from '../../signal/eval/noise-stress.js';
 import { checkRatchet, figuresOf, raise, readRatchet, writeRatchet } from '../../signal/eval/ratchet.js';
+import { recordBase } from '../../sources/wfdb/record.js';
 
 export const summary = 'beat-by-beat accuracy against WFDB reference annotations (EC57 style)';
 
 const USAGE = `usage: motobio eval RECORD|DIR... [--channel N] [--json] [--ratchet FILE [--update]]
+                   [--noise NOISY:CLEAN [--snr DB,DB,...]]
 
 Streams each record through the signal chain and compares the beats with the .atr reference
 (150 ms window), per record and gross, whole record and after the first 5 minutes; paced
@@ -13,6 +16,12 @@ records are reported apart. Records with an HR channel and no annotations (drive
 on 10-s heart rate. --ratchet FILE fails (exit 1) when a figure is worse than recorded there
 (a figure that met its target only has to keep meeting it); with --update it raises the
 recorded figures instead.
+
+--noise NOISY:CLEAN stresses every annotated record with the noise in NOISY (an nstdb record,
+named for its SNR) minus CLEAN (its source), e.g. nstdb/118e_6:mitdb/118 for electrode motion,
+at each --snr (default 12,6,0), scaled to the record's QRS amplitude as nstdb is. Records are
+reported as NAME@SNRdB; CLEAN itself (that would be nstdb again) and unannotated records are
+left out. On mitdb the nstdb targets apply (mitdb@6dB.ppv >= 95, ...).
 `;
 
 const pct = (v: number): string => v.toFixed(2).padStart(6);
@@ -33,6 +42,8 @@ export async function run(argv: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     ratchet: { type: 'string' },
     update: { type: 'boolean', default: false },
+    noise: { type: 'string' },
+    snr: { type: 'string', default: '12,6,0' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -43,6 +54,16 @@ export async function run(argv: string[]): Promise<number> {
   const channel = Number(values.channel);
   if (!Number.isInteger(channel) || channel < 0) throw new MotobioError('USAGE', `eval: --channel must be a whole number >= 0, got "${values.channel}"`);
 
+  let noise: NoiseSource | undefined;
+  let snrsDb: number[] = [];
+  if (values.noise !== undefined) {
+    const parts = values.noise.split(':');
+    if (parts.length !== 2 || !parts[0] || !parts[1]) throw new MotobioError('USAGE', `eval: --noise takes NOISY:CLEAN (e.g. ../shared/data/nstdb/118e_6:../shared/data/mitdb/118), got "${values.noise}"`);
+    snrsDb = values.snr.split(',').map((v) => Number(v.trim()));
+    if (snrsDb.some((v) => !Number.isFinite(v)) || snrsDb.length === 0) throw new MotobioError('USAGE', `eval: --snr takes dB values separated by commas (e.g. 12,6,0), got "${values.snr}"`);
+    noise = noiseFromPair(recordBase(parts[0]), recordBase(parts[1]), channel);
+  }
+
   const print = (s: string): void => {
     if (!values.json) process.stdout.write(`${s}\n`);
   };
@@ -50,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   const report = evaluate(positionals, channel, (r: RecordResult | HrOnlyResult) => {
     if ('whole' in r) print(line(r) + (r.paced ? '  (paced)' : ''));
     else print(`${r.record.padEnd(8)} 10-s heart rate vs the record's HR channel: mean abs diff ${r.hrMaeBpm.toFixed(2)} bpm over ${r.windows} windows`);
-  });
+  }, { noise, snrsDb });
   for (const g of report.groups) print(grossLine(g.name, g.whole, g.after5min, g.timingSdMs));
   const figures = figuresOf(report);
   if (values.json) process.stdout.write(`${JSON.stringify({ ...report, figures }, (k, v: unknown) => (k === 'centredOffsetsMs' ? undefined : v), 2)}\n`);

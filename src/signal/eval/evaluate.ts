@@ -5,11 +5,12 @@
  * annotations but a heart-rate channel (drivedb) are scored on 10-s heart rate instead.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { MotobioError } from '../../util/errors.js';
 import { readAnnotations, beatSamples } from '../../sources/wfdb/annotations.js';
 import { readRecord, recordBase, toPhysical, type WfdbRecord } from '../../sources/wfdb/record.js';
 import { matchBeats, type MatchCounts } from './match.js';
+import { addNoise, type NoiseSource } from './noise-stress.js';
 import { runChain } from './run-record.js';
 
 const PACED_CODE = 12;
@@ -97,14 +98,22 @@ function sum(list: readonly Counts[]): Counts {
   return counts(list.reduce((a, c) => ({ ref: a.ref + c.ref, tp: a.tp + c.tp, fn: a.fn + c.fn, fp: a.fp + c.fp }), { ref: 0, tp: 0, fn: 0, fp: 0 }));
 }
 
-export function evaluateRecord(base: string, channel = 0): RecordResult | HrOnlyResult | undefined {
+/** Noise to add before the chain sees a record (see noise-stress.ts). */
+export interface Stress {
+  readonly source: NoiseSource;
+  readonly snrDb: number;
+}
+
+export function evaluateRecord(base: string, channel = 0, stress?: Stress): RecordResult | HrOnlyResult | undefined {
   const rec = readRecord(base);
   const sig = rec.signals[channel];
   if (!sig) return undefined;
   const hasAtr = existsSync(`${base}.atr`);
-  const run = runChain(toPhysical(sig), sig.fs);
+  // Noise is scaled by the QRS amplitude of the reference beats, so only annotated records take it.
+  if (stress && !hasAtr) return undefined;
   const database = basename(dirname(base));
   if (!hasAtr) {
+    const run = runChain(toPhysical(sig), sig.fs);
     const hr = hrChannelMae(rec, run.beats.map((b) => b.timeS));
     return hr ? { record: rec.name, database, fs: sig.fs, ...hr } : undefined;
   }
@@ -113,6 +122,8 @@ export function evaluateRecord(base: string, channel = 0): RecordResult | HrOnly
   const annFs = rec.header.frameRate;
   const refTimes = beatSamples(anns).map((s) => s / annFs);
   const ref = refTimes.map((t) => Math.round(t * sig.fs));
+  const clean = toPhysical(sig);
+  const run = runChain(stress ? addNoise(clean, sig.fs, ref, stress.source, stress.snrDb) : clean, sig.fs);
   const peaks = run.beats.map((b) => b.sample);
   const whole = matchBeats(ref, peaks, sig.fs);
   const late = matchBeats(ref, peaks, sig.fs, SKIP_S);
@@ -121,9 +132,10 @@ export function evaluateRecord(base: string, channel = 0): RecordResult | HrOnly
   const mean = offs.length ? offs.reduce((a, b) => a + b, 0) / offs.length : 0;
   const centred = offs.map((o) => o - mean);
   const sd = Math.sqrt(centred.reduce((a, b) => a + b * b, 0) / Math.max(1, centred.length));
+  const tag = stress ? `@${stress.snrDb}dB` : '';
   return {
-    record: rec.name,
-    database,
+    record: rec.name + tag,
+    database: database + tag,
     fs: sig.fs,
     paced,
     whole: counts(whole),
@@ -194,15 +206,26 @@ function hrChannelMae(rec: WfdbRecord, detTimes: readonly number[]): { hrMaeBpm:
   return n ? { hrMaeBpm: s / n, windows: n } : undefined;
 }
 
-export function evaluate(paths: readonly string[], channel = 0, onRecord?: (r: RecordResult | HrOnlyResult) => void): EvalReport {
+export interface EvalOptions {
+  /** With noise, every annotated record is scored once per SNR (dB) and nothing else is scored. */
+  readonly noise?: NoiseSource;
+  readonly snrsDb?: readonly number[];
+}
+
+export function evaluate(paths: readonly string[], channel = 0, onRecord?: (r: RecordResult | HrOnlyResult) => void, options: EvalOptions = {}): EvalReport {
   const records: RecordResult[] = [];
   const hrOnly: HrOnlyResult[] = [];
+  const noise = options.noise;
+  const stresses: (Stress | undefined)[] = noise ? (options.snrsDb ?? []).map((snrDb) => ({ source: noise, snrDb })) : [undefined];
   for (const base of expandRecords(paths)) {
-    const r = evaluateRecord(base, channel);
-    if (!r) continue;
-    if ('whole' in r) records.push(r);
-    else hrOnly.push(r);
-    onRecord?.(r);
+    if (noise && resolve(base) === noise.cleanBase) continue;
+    for (const stress of stresses) {
+      const r = evaluateRecord(base, channel, stress);
+      if (!r) continue;
+      if ('whole' in r) records.push(r);
+      else hrOnly.push(r);
+      onRecord?.(r);
+    }
   }
   const groups: Group[] = [];
   const byDb = new Map<string, RecordResult[]>();

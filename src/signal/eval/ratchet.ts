@@ -38,6 +38,18 @@ const TARGETS: Record<string, number> = {
   'nstdb/118e06.ppv': 95,
   'nstdb/118e00.se': 85,
   'nstdb/118e00.ppv': 85,
+  // The same noise and targets on the other records (eval --noise, noise-stress.ts): the issue
+  // asks that the targets hold on records the detector was not tuned on.
+  'mitdb@24dB.se': 99.5,
+  'mitdb@24dB.ppv': 99.5,
+  'mitdb@18dB.se': 99.5,
+  'mitdb@18dB.ppv': 99.5,
+  'mitdb@12dB.se': 99,
+  'mitdb@12dB.ppv': 99,
+  'mitdb@6dB.se': 95,
+  'mitdb@6dB.ppv': 95,
+  'mitdb@0dB.se': 85,
+  'mitdb@0dB.ppv': 85,
   'qtdb.se': 99.9,
   'qtdb.ppv': 99.9,
   'drivedb/drive05.hrMaeBpm': 2,
