@@ -2,14 +2,15 @@
  * Noise stress on any annotated record, built the way the MIT-BIH Noise Stress Test Database
  * was (Moody, Muldrow & Mark 1984): calibrated noise added to a clean record at a chosen SNR.
  *
- * nstdb ships its electrode-motion noise only already mixed into record 118 (and 119); the noise
- * itself is the difference between a noisy record and its clean source, e.g. nstdb 118e_6 minus
- * mitdb 118. Built that way the noise keeps nstdb's own timing (clean for 5 minutes, then
- * alternating 2-minute segments) and its calibration, so the same arithmetic reproduces nstdb:
- * mitdb 118 plus that noise at 6 dB matches nstdb 118e06 to 1.2 ADC units RMS (a constant aside,
- * see below). On another record the noise is scaled by the ratio of the two records' QRS
- * amplitudes, as nstdb's SNR is defined on the QRS amplitude: the detector then meets the same
- * noise, at the same SNR, on records it was never tuned on.
+ * The nstdb copy here has no separate electrode-motion noise record (`em`); the noise is the
+ * difference between a noisy record and its clean source, nstdb 118e_6 minus mitdb 118. Taken that
+ * way it keeps nstdb's own timing (clean for 5 minutes, then alternating 2-minute segments) and its
+ * calibration, so the same arithmetic rebuilds nstdb: mitdb 118 plus that noise at 0, 6 or 12 dB
+ * matches 118e00, 118e06 and 118e12 within 1 ADC unit (5 uV) inside every 2-minute segment,
+ * apart from a constant of up to 3 units per segment (a DC step a baseline filter never sees);
+ * fitted gains are within 0.04 dB of nominal. On another record the noise is scaled by the ratio
+ * of the two records' QRS amplitudes, as nstdb's SNR is defined on the QRS amplitude: the detector
+ * then meets the same noise, at the same SNR, on records it was never tuned on.
  */
 import { basename, resolve } from 'node:path';
 import { MotobioError } from '../../util/errors.js';
