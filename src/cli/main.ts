@@ -56,6 +56,15 @@ const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.me
 if (invokedDirectly) {
   // Everything a command writes (backups, exports, keys, profiles) is private to its user; explicit modes stay as braces.
   process.umask(0o077);
+  // `motobio eval ... | head`: a reader that stops reading is not an error. Commands end quietly
+  // (as Unix tools do), instead of dying on an unhandled EPIPE with a stack trace. The daemon is
+  // left alone: its output is the journal's, and systemd restarts it if that ever breaks.
+  if (process.argv[2] !== 'run') {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

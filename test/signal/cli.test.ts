@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,5 +78,16 @@ describe('motobio detect and eval', () => {
     const c = motobio('detect', 'test/fixtures/mitdb-208-2min', '--channel', '3');
     expect(c.status).toBe(2);
     expect(c.stderr).toContain('no channel 3; this record has 0=MLII');
+  });
+
+  it('ends quietly when its reader stops reading (motobio eval ... | head -1)', async () => {
+    // eval prints a line per record as it goes: after the reader is gone the next line meets EPIPE.
+    const child = spawn('node', [CLI, 'eval', 'test/fixtures'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 });
