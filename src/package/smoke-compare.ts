@@ -6,7 +6,15 @@
  */
 import type { SmokeResult } from './smoke-checks.js';
 
-export const PROB_TOLERANCE = 2e-3;
+/**
+ * The int8 model quantizes its activations at run time; where a value sits on a rounding
+ * boundary the two kernels can land one step apart, and one step of a hidden activation moves a
+ * probability by about 1 %. The default policy of c1b8c24 differs by 0.0103 between arm64 and
+ * x86 with every action equal (its predecessor by under 0.002, which was the old tolerance).
+ * Quantization itself moves probabilities by up to 0.14 against fp32 (build.json), and a broken
+ * arm64 build changes actions: those are what this comparison exists to catch.
+ */
+export const PROB_TOLERANCE = 0.02;
 
 /** Every difference that matters, as a sentence; empty when the runs agree. */
 export function compareSmoke(run: SmokeResult, ref: SmokeResult): string[] {
