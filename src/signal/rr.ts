@@ -142,7 +142,7 @@ const scratch = new Float64Array(SHORT);
  * Median. Short lists (the detector's levels and the RR window, per beat and per candidate)
  * are insertion-sorted into a reused buffer: no allocation on the hot path.
  */
-export function median(a: readonly number[]): number {
+export function median(a: readonly number[] | Float64Array): number {
   const n = a.length;
   if (n === 0) return NaN;
   if (n > SHORT || a.some(Number.isNaN)) {

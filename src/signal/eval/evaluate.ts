@@ -104,48 +104,53 @@ export interface Stress {
   readonly snrDb: number;
 }
 
-export function evaluateRecord(base: string, channel = 0, stress?: Stress): RecordResult | HrOnlyResult | undefined {
+/**
+ * Scores one record: once as recorded, or once per stress (the record is read once either way).
+ * A record with no channel `channel` yields nothing.
+ */
+export function evaluateRecord(base: string, channel = 0, stresses: readonly (Stress | undefined)[] = [undefined]): (RecordResult | HrOnlyResult)[] {
   const rec = readRecord(base);
   const sig = rec.signals[channel];
-  if (!sig) return undefined;
-  const hasAtr = existsSync(`${base}.atr`);
-  // Noise is scaled by the QRS amplitude of the reference beats, so only annotated records take it.
-  if (stress && !hasAtr) return undefined;
+  if (!sig) return [];
   const database = basename(dirname(base));
-  if (!hasAtr) {
-    const run = runChain(toPhysical(sig), sig.fs);
+  const clean = toPhysical(sig);
+  if (!existsSync(`${base}.atr`)) {
+    // Noise is scaled by the QRS amplitude of the reference beats, so only annotated records take it.
+    if (stresses.some((s) => s !== undefined)) return [];
+    const run = runChain(clean, sig.fs);
     const hr = hrChannelMae(rec, run.beats.map((b) => b.timeS));
-    return hr ? { record: rec.name, database, fs: sig.fs, ...hr } : undefined;
+    return hr ? [{ record: rec.name, database, fs: sig.fs, ...hr }] : [];
   }
   const anns = readAnnotations(base);
   // Annotation sample numbers count frames; in a multi-rate record that is not the ECG's rate.
   const annFs = rec.header.frameRate;
   const refTimes = beatSamples(anns).map((s) => s / annFs);
   const ref = refTimes.map((t) => Math.round(t * sig.fs));
-  const clean = toPhysical(sig);
-  const run = runChain(stress ? addNoise(clean, sig.fs, ref, stress.source, stress.snrDb) : clean, sig.fs);
-  const peaks = run.beats.map((b) => b.sample);
-  const whole = matchBeats(ref, peaks, sig.fs);
-  const late = matchBeats(ref, peaks, sig.fs, SKIP_S);
   const paced = anns.filter((a) => a.code === PACED_CODE).length > 0.05 * ref.length;
-  const offs = whole.offsetsS.map((s) => s * 1000);
-  const mean = offs.length ? offs.reduce((a, b) => a + b, 0) / offs.length : 0;
-  const centred = offs.map((o) => o - mean);
-  const sd = Math.sqrt(centred.reduce((a, b) => a + b * b, 0) / Math.max(1, centred.length));
-  const tag = stress ? `@${stress.snrDb}dB` : '';
-  return {
-    record: rec.name + tag,
-    database: database + tag,
-    fs: sig.fs,
-    paced,
-    whole: counts(whole),
-    after5min: counts(late),
-    offsetMeanMs: mean,
-    offsetSdMs: sd,
-    hrMaeBpm: hrMae(refTimes, run.beats.map((b) => b.timeS), refTimes[refTimes.length - 1] ?? 0),
-    maxReportDelayS: run.maxReportDelayS,
-    centredOffsetsMs: centred,
-  };
+  return stresses.map((stress): RecordResult => {
+    const run = runChain(stress ? addNoise(clean, sig.fs, ref, stress.source, stress.snrDb) : clean, sig.fs);
+    const peaks = run.beats.map((b) => b.sample);
+    const whole = matchBeats(ref, peaks, sig.fs);
+    const late = matchBeats(ref, peaks, sig.fs, SKIP_S);
+    const offs = whole.offsetsS.map((s) => s * 1000);
+    const mean = offs.length ? offs.reduce((a, b) => a + b, 0) / offs.length : 0;
+    const centred = offs.map((o) => o - mean);
+    const sd = Math.sqrt(centred.reduce((a, b) => a + b * b, 0) / Math.max(1, centred.length));
+    const tag = stress ? `@${stress.snrDb}dB` : '';
+    return {
+      record: rec.name + tag,
+      database: database + tag,
+      fs: sig.fs,
+      paced,
+      whole: counts(whole),
+      after5min: counts(late),
+      offsetMeanMs: mean,
+      offsetSdMs: sd,
+      hrMaeBpm: hrMae(refTimes, run.beats.map((b) => b.timeS), refTimes[refTimes.length - 1] ?? 0),
+      maxReportDelayS: run.maxReportDelayS,
+      centredOffsetsMs: centred,
+    };
+  });
 }
 
 /** Heart rate in consecutive 10-s windows from beat times; null where fewer than 3 beats. */
@@ -219,9 +224,7 @@ export function evaluate(paths: readonly string[], channel = 0, onRecord?: (r: R
   const stresses: (Stress | undefined)[] = noise ? (options.snrsDb ?? []).map((snrDb) => ({ source: noise, snrDb })) : [undefined];
   for (const base of expandRecords(paths)) {
     if (noise && resolve(base) === noise.cleanBase) continue;
-    for (const stress of stresses) {
-      const r = evaluateRecord(base, channel, stress);
-      if (!r) continue;
+    for (const r of evaluateRecord(base, channel, stresses)) {
       if ('whole' in r) records.push(r);
       else hrOnly.push(r);
       onRecord?.(r);

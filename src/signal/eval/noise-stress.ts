@@ -12,14 +12,13 @@
  * of the two records' QRS amplitudes, as nstdb's SNR is defined on the QRS amplitude: the detector
  * then meets the same noise, at the same SNR, on records it was never tuned on.
  */
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { MotobioError } from '../../util/errors.js';
 import { beatSamples, readAnnotations } from '../../sources/wfdb/annotations.js';
 import { readRecord, toPhysical } from '../../sources/wfdb/record.js';
+import { median } from '../rr.js';
 
 export interface NoiseSource {
-  /** What the noise is called in reports, e.g. "118e_6-118". */
-  readonly label: string;
   /** The clean record the noise was taken against: stressing it again would only rebuild nstdb. */
   readonly cleanBase: string;
   /** The noise alone, mV, at `fs`. */
@@ -64,11 +63,6 @@ export function qrsAmplitudeMv(mv: Float64Array, fs: number, beats: readonly num
   return kept.reduce((a, b) => a + b, 0) / kept.length;
 }
 
-function middle(values: Float64Array): number {
-  const s = Float64Array.from(values).sort();
-  return s.length ? s[s.length >> 1] : 0;
-}
-
 /**
  * The noise in `noisy` (an nstdb record) as the difference from `clean` (its mitdb source),
  * channel `channel` of both. The two databases store the same samples against different
@@ -91,12 +85,12 @@ export function noiseFromPair(noisy: string, clean: string, channel = 0): NoiseS
   const len = Math.min(x.length, y.length);
   const noise = new Float64Array(len);
   for (let i = 0; i < len; i++) noise[i] = x[i] - y[i];
-  const offset = middle(noise);
+  const offset = median(noise);
   for (let i = 0; i < len; i++) noise[i] -= offset;
   const beats = beatSamples(readAnnotations(c.base)).map((s) => Math.round((s / c.header.frameRate) * cs.fs));
   const refAmplitudeMv = qrsAmplitudeMv(y, cs.fs, beats);
   if (!(refAmplitudeMv > 0)) throw new MotobioError('USAGE', `--noise ${noisy}:${clean}: ${clean} has no reference beats to measure its QRS amplitude by`);
-  return { label: `${basename(noisy)}-${basename(clean)}`, cleanBase: resolve(c.base), noise, fs: ns.fs, refAmplitudeMv, refSnrDb };
+  return { cleanBase: resolve(c.base), noise, fs: ns.fs, refAmplitudeMv, refSnrDb };
 }
 
 /**
