@@ -34,3 +34,5 @@ excerpt('nstdb', '118e06', 'nstdb-118e06-1min', 300, 60, [0], 'MIT-BIH Noise Str
 excerpt('nstdb', '118e_6', 'nstdb-118e_6-1min', 300, 60, [0], 'MIT-BIH Noise Stress Test Database (Moody et al. 1984).');
 excerpt('mitdb', '118', 'mitdb-118-1min-300s', 300, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
 excerpt('drivedb', 'drive05', '../../src/sources/recordings/drive05-ecg-5min', 600, 300, [0, 4], 'Stress Recognition in Automobile Drivers (Healey & Picard 2005).');
+// Aberrated atrial premature beats just under the threshold, each followed by a compensatory pause.
+excerpt('mitdb', '201', 'mitdb-201-1min-420s', 420, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');

@@ -33,6 +33,17 @@ describe('R-peak detection on real annotated ECG', () => {
     expect((100 * m.tp) / (m.tp + m.fp)).toBeGreaterThanOrEqual(min);
   });
 
+  it('finds aberrated premature beats that sit under the threshold when a compensatory pause follows (mitdb 201)', () => {
+    const { mv, fs, ref } = load('mitdb-201-1min-420s');
+    const anns = readAnnotations(`${FIX}/mitdb-201-1min-420s`).filter((a) => ref.includes(a.sample));
+    // Aberrated APCs ('a', code 4) followed by a pause of 1.2 s or more: too short for search-back.
+    const paused = anns.filter((a, i) => a.code === 4 && i + 1 < anns.length && anns[i + 1].sample - a.sample >= 1.2 * fs).map((a) => a.sample);
+    expect(paused.length).toBe(5);
+    const found = detect(mv, fs);
+    expect(matchBeats(paused, found, fs).fn).toBe(0);
+    expect(matchBeats(ref, found, fs).fp).toBe(0);
+  });
+
   it('locates R peaks within a few milliseconds of the reference (timing spread <= 6 ms)', () => {
     const { mv, fs, ref } = load('mitdb-118-5min');
     const m = matchBeats(ref, detect(mv, fs), fs);
@@ -155,6 +166,30 @@ describe('R-peak detection on synthetic edge cases', () => {
   it('finds no beats in a flat line and no NaN anywhere', () => {
     const d = new RPeakDetector({ fs });
     expect(d.push(new Float64Array(fs * 30).fill(0.5))).toEqual([]);
+  });
+
+  it('after a minute of flutter, keeps its QRS level: humps of a quarter of the QRS between beats stay noise', () => {
+    const a = syntheticEcg({ fs, seconds: 30, bpm: 70 });
+    const b = syntheticEcg({ fs, seconds: 30, bpm: 70 });
+    const mid = Math.round(0.43 * fs);
+    for (const beat of b.beats) {
+      for (let i = beat + mid - 20; i <= beat + mid + 20 && i < b.mv.length; i++) {
+        const d = (i - beat - mid) / (0.012 * fs);
+        b.mv[i] += 0.36 * Math.exp(-0.5 * d * d);
+      }
+    }
+    const flutter = Float64Array.from({ length: 60 * fs }, (_, i) => 0.8 * Math.sin((2 * Math.PI * 4 * i) / fs));
+    const mv = new Float64Array(a.mv.length + flutter.length + b.mv.length);
+    mv.set(a.mv, 0);
+    mv.set(flutter, a.mv.length);
+    const resume = a.mv.length + flutter.length;
+    mv.set(b.mv, resume);
+    const found = detect(mv, fs);
+    expect(found.filter((s) => s > a.mv.length + 2 * fs && s < resume)).toEqual([]);
+    const after = matchBeats(b.beats.map((s) => s + resume), found.filter((s) => s > resume), fs);
+    // Leaving flutter takes a few seconds of QRS-like signal (checkVf); the beats after that are all found.
+    expect(after.fn).toBeLessThanOrEqual(5);
+    expect(after.fp).toBe(0);
   });
 
   it('finds beats again after the amplitude collapses to a fifth (electrode re-seated)', () => {
