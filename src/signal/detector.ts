@@ -469,8 +469,19 @@ export class RPeakDetector {
   }
 
   private looksLikeArtefact(c: Candidate): boolean {
-    if (this.widths.length < WIDTH_MIN_BEATS) return false;
-    return this.noiseRatio > WIDE_NOISE && c.width > WIDE_RATIO * median(this.widths) && c.height < WIDE_HEIGHT * this.threshold;
+    return this.noiseRatio > WIDE_NOISE && c.width > WIDE_RATIO * this.recentWidth() && c.height < WIDE_HEIGHT * this.threshold;
+  }
+
+  /** Median feature width of the recent beats; Infinity until WIDTH_MIN_BEATS of them are known. */
+  private recentWidth(): number {
+    return this.widths.length >= WIDTH_MIN_BEATS ? median(this.widths) : Infinity;
+  }
+
+  /** The tallest candidate waiting since the last beat that `fits`. */
+  private tallestPending(fits: (c: Candidate) => boolean): Candidate | undefined {
+    let best: Candidate | undefined;
+    for (const c of this.pendingNoise) if (fits(c) && (!best || c.height > best.height)) best = c;
+    return best;
   }
 
   /**
@@ -490,31 +501,31 @@ export class RPeakDetector {
    */
   private searchBack(n: number, out: Beat[]): void {
     this.searchBackAt = Infinity;
-    let best: Candidate | undefined;
     const rr = mean(this.rrHistory);
-    const width = this.widths.length >= WIDTH_MIN_BEATS ? median(this.widths) : Infinity;
-    for (const c of this.pendingNoise) {
+    const width = this.recentWidth();
+    const best = this.tallestPending((c) => {
       const since = c.fIndex - this.lastBeatF;
-      if (since < this.refractory) continue;
-      if (c.height < SB_MIN_HEIGHT * this.lastBeatHeight) continue;
-      if (c.width >= SB_WIDE * width && since < SB_EARLY * rr) continue;
-      if (c.height >= 0.5 * this.threshold && (!best || c.height > best.height)) best = c;
-    }
+      if (since < this.refractory || c.height < SB_MIN_HEIGHT * this.lastBeatHeight) return false;
+      if (c.width >= SB_WIDE * width && since < SB_EARLY * rr) return false;
+      return c.height >= 0.5 * this.threshold;
+    });
     this.pendingNoise = [];
     if (best) this.accept(best, out, true);
   }
 
   /** The second look (see LATE_LOOK_FACTOR), made as `next` is about to be taken. */
   private lookBackFrom(next: Candidate, out: Beat[]): void {
-    if (this.noiseRatio > WIDE_NOISE || this.rrHistory.length < 2 || this.widths.length < WIDTH_MIN_BEATS) return;
+    if (this.noiseRatio > WIDE_NOISE || this.rrHistory.length < 2) return;
     if (next.fIndex - this.lastBeatF < LATE_LOOK_FACTOR * regularRr(this.rrHistory)) return;
-    const width = median(this.widths);
-    let best: Candidate | undefined;
-    for (const c of this.pendingNoise) {
-      if (c.fIndex - this.lastBeatF < this.tWave || next.fIndex - c.fIndex < this.refractory) continue;
-      if (c.height < LATE_LOOK_HEIGHT * this.threshold || c.width > LATE_LOOK_WIDE * width) continue;
-      if (!best || c.height > best.height) best = c;
-    }
+    const width = this.recentWidth();
+    if (width === Infinity) return;
+    const best = this.tallestPending(
+      (c) =>
+        c.fIndex - this.lastBeatF >= this.tWave &&
+        next.fIndex - c.fIndex >= this.refractory &&
+        c.height >= LATE_LOOK_HEIGHT * this.threshold &&
+        c.width <= LATE_LOOK_WIDE * width,
+    );
     if (best) this.accept(best, out, true);
   }
 
