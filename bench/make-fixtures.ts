@@ -36,3 +36,9 @@ excerpt('mitdb', '118', 'mitdb-118-1min-300s', 300, 60, [0], 'MIT-BIH Arrhythmia
 excerpt('drivedb', 'drive05', '../../src/sources/recordings/drive05-ecg-5min', 600, 300, [0, 4], 'Stress Recognition in Automobile Drivers (Healey & Picard 2005).');
 // Aberrated atrial premature beats just under the threshold, each followed by a compensatory pause.
 excerpt('mitdb', '201', 'mitdb-201-1min-420s', 420, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// Multiform PVCs in noise: a search-back that fires too early (50.6-51.8 s) and a wide hump after a spike (47.4 s).
+excerpt('mitdb', '203', 'mitdb-203-1min-20s', 20, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// Three ventricular flutter episodes and the beats that end them.
+excerpt('mitdb', '207', 'mitdb-207-1min-235s', 235, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// Right bundle branch block beats and one hump three times as wide as the QRS at 1624.3 s.
+excerpt('mitdb', '118', 'mitdb-118-1min-1590s', 1590, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');

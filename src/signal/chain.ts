@@ -76,6 +76,28 @@ export class EcgChain {
     const quality = qi.push(mv);
     this.samples += mv.length;
     this.nowS = this.samples / this.fs;
+    const rr = this.takeBeats(beats, qi);
+    for (const q of quality) {
+      this.qualityHistory.push(q);
+      this.leadOff = q.leadOff;
+    }
+    this.remember(rr);
+    return { beats, rr, quality };
+  }
+
+  /**
+   * End of stream (a recording ran out): the beats still inside the detector's filters, and the
+   * RR intervals that were waiting for two more beats to be labelled. Nothing is pushed after.
+   */
+  flush(): ChainOutput {
+    const beats = this.detector && this.qualityIndex ? this.detector.flush() : [];
+    const rr = this.qualityIndex ? this.takeBeats(beats, this.qualityIndex) : [];
+    rr.push(...this.rrSeries.flush());
+    this.remember(rr);
+    return { beats, rr, quality: [] };
+  }
+
+  private takeBeats(beats: readonly Beat[], qi: QualityIndex): RrInterval[] {
     const rr: RrInterval[] = [];
     for (const b of beats) {
       qi.addBeat(b.sample);
@@ -83,12 +105,7 @@ export class EcgChain {
       this.lastBeatS = b.timeS;
       rr.push(...this.rrSeries.pushBeat(b.timeS));
     }
-    for (const q of quality) {
-      this.qualityHistory.push(q);
-      this.leadOff = q.leadOff;
-    }
-    this.remember(rr);
-    return { beats, rr, quality };
+    return rr;
   }
 
   /** RR intervals from a beat-reporting sensor, ending at `timeS` on the sensor's timeline. */

@@ -44,6 +44,69 @@ describe('R-peak detection on real annotated ECG', () => {
     expect(matchBeats(ref, found, fs).fp).toBe(0);
   });
 
+  it('arms search-back again when it fired before the missed beat was even a candidate (mitdb 203, 50.6-51.8 s)', () => {
+    const { mv, fs, ref } = load('mitdb-203-1min-20s');
+    // Before, the early search found nothing and stayed disarmed: these three beats in a row were lost.
+    const run = [30.64, 31.21, 31.78].map((t) => ref.find((r) => Math.abs(r / fs - t) < 0.02)!);
+    const found = detect(mv, fs);
+    expect(matchBeats(run, found, fs).fn).toBe(0);
+    const m = matchBeats(ref, found, fs);
+    expect(m.fn).toBe(0);
+    expect(m.fp).toBeLessThanOrEqual(1);
+  });
+
+  it('finds the first beat after a flutter episode (mitdb 207, 235-295 s)', () => {
+    const { mv, fs, ref } = load('mitdb-207-1min-235s');
+    const anns = readAnnotations(`${FIX}/mitdb-207-1min-235s`);
+    // Flutter episodes run from '[' (32) to ']' (33); the waves inside are not beats.
+    const episodes: [number, number][] = [];
+    let open: number | undefined;
+    for (const a of anns) {
+      if (a.code === 32) open = a.sample;
+      else if (a.code === 33 && open !== undefined) {
+        episodes.push([open, a.sample]);
+        open = undefined;
+      }
+    }
+    expect(episodes.length).toBe(3);
+    const found = detect(mv, fs);
+    // The beat that ends each of the two long episodes (262.3 and 281.7 s in the record).
+    const firstAfter = episodes.slice(1).map(([, end]) => ref.find((r) => r > end)!);
+    expect(matchBeats(firstAfter, found, fs).fn).toBe(0);
+    const outside = found.filter((s) => !episodes.some(([a, b]) => s >= a && s <= b));
+    expect(matchBeats(ref, outside, fs).fp).toBe(0);
+  });
+
+  it('takes no hump three times as wide as the beats for a beat, even where the noise ratio is low (mitdb 118, 1624.3 s)', () => {
+    const { mv, fs, ref } = load('mitdb-118-1min-1590s');
+    const m = matchBeats(ref, detect(mv, fs), fs);
+    expect(m.fp).toBe(0);
+    expect(m.fn).toBe(0);
+  });
+
+  it('at the end of a recording, reports the beat still inside the filters, and none in its last 100 ms', () => {
+    const { mv, fs, ref } = load('mitdb-118-5min');
+    const last = ref[ref.length - 3];
+    const cut = mv.subarray(0, last + Math.round(0.15 * fs));
+    const withFlush = runChain(cut, fs);
+    expect(withFlush.beats.some((b) => Math.abs(b.sample - last) <= 0.15 * fs)).toBe(true);
+    expect(matchBeats(ref.filter((r) => r <= last), withFlush.beats.map((b) => b.sample), fs).fp).toBe(0);
+    // Every interval is labelled, the last ones without lookahead.
+    expect(withFlush.rr.length).toBe(withFlush.beats.length - 1);
+
+    const d = new RPeakDetector({ fs });
+    const streamed = d.push(cut).map((b) => b.sample);
+    expect(streamed.some((s) => Math.abs(s - last) <= 0.15 * fs)).toBe(false);
+    const tail = d.flush();
+    expect(tail.map((b) => b.sample).every((s) => s < cut.length - 0.1 * fs)).toBe(true);
+    expect(d.flush()).toEqual([]);
+    expect(() => d.push([0])).toThrow(/flushed/);
+    // A QRS cut in its upstroke (within the last 100 ms) is not reported.
+    const d2 = new RPeakDetector({ fs });
+    d2.push(mv.subarray(0, last + Math.round(0.02 * fs)));
+    expect(d2.flush().some((b) => Math.abs(b.sample - last) <= 0.15 * fs)).toBe(false);
+  });
+
   it('locates R peaks within a few milliseconds of the reference (timing spread <= 6 ms)', () => {
     const { mv, fs, ref } = load('mitdb-118-5min');
     const m = matchBeats(ref, detect(mv, fs), fs);

@@ -52,5 +52,13 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
       nextHrv += every;
     }
   }
+  // The record ends here: its last beats are still inside the detector's filters.
+  const tail = chain.flush();
+  for (const b of tail.beats) {
+    beats.push(b);
+    if (b.late) late++;
+    else maxDelay = Math.max(maxDelay, mv.length / fs - b.timeS);
+  }
+  for (const r of tail.rr) rr.push(r);
   return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay, lateBeats: late };
 }
