@@ -90,7 +90,7 @@ export class EcgChain {
    * RR intervals that were waiting for two more beats to be labelled. Nothing is pushed after.
    */
   flush(): ChainOutput {
-    const beats = this.detector && this.qualityIndex ? this.detector.flush() : [];
+    const beats = this.detector?.flush() ?? [];
     const rr = this.qualityIndex ? this.takeBeats(beats, this.qualityIndex) : [];
     rr.push(...this.rrSeries.flush());
     this.remember(rr);

@@ -2,7 +2,7 @@
  * Streams one recorded signal through the chain in fixed chunks, exactly as a live source
  * would deliver it, and collects everything the chain reports.
  */
-import { EcgChain } from '../chain.js';
+import { EcgChain, type ChainOutput } from '../chain.js';
 import type { Beat, HrvWindow, QualityWindow, RrInterval } from '../types.js';
 
 export interface ChainRun {
@@ -36,9 +36,8 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
   let nextHrv = every > 0 ? every : Infinity;
   let maxDelay = 0;
   let late = 0;
-  for (let i = 0; i < mv.length; i += chunk) {
-    const end = Math.min(mv.length, i + chunk);
-    const out = chain.push(mv.subarray(i, end));
+  // Everything the chain reported at input sample `end`.
+  const collect = (out: ChainOutput, end: number): void => {
     for (const b of out.beats) {
       beats.push(b);
       const d = end / fs - b.timeS;
@@ -47,18 +46,16 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
     }
     for (const r of out.rr) rr.push(r);
     for (const q of out.quality) quality.push(q);
+  };
+  for (let i = 0; i < mv.length; i += chunk) {
+    const end = Math.min(mv.length, i + chunk);
+    collect(chain.push(mv.subarray(i, end)), end);
     if (end / fs >= nextHrv) {
       hrv.push(chain.hrv(windowS));
       nextHrv += every;
     }
   }
   // The record ends here: its last beats are still inside the detector's filters.
-  const tail = chain.flush();
-  for (const b of tail.beats) {
-    beats.push(b);
-    if (b.late) late++;
-    else maxDelay = Math.max(maxDelay, mv.length / fs - b.timeS);
-  }
-  for (const r of tail.rr) rr.push(r);
+  collect(chain.flush(), mv.length);
   return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay, lateBeats: late };
 }
