@@ -10,8 +10,8 @@
 import type { Logger } from '../util/log.js';
 import type { EcgSource } from '../sources/types.js';
 import type { Beat, QualityWindow, RrInterval, SignalFeatures } from '../signal/types.js';
-import type { MotobioConfig } from './config-schema.js';
-import type { Clock, Stamp } from './clock.js';
+import type { MotobioConfig } from '../config/schema.js';
+import type { Clock, Stamp } from '../core/clock.js';
 import type { TelemetrySink } from './telemetry.js';
 
 export interface DaemonContext {

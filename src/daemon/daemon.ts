@@ -14,7 +14,7 @@ import type { EcgSource } from '../sources/types.js';
 import { Lifecycle, STOP_RANK, type Component } from './lifecycle.js';
 import { HealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
-import { packageRoot } from './config.js';
+import { packageRoot } from '../config/load.js';
 import type { Notifier } from './sd-notify.js';
 import type { Telemetry } from './telemetry.js';
 import type { DaemonContext, DecisionEngine, Outbox, StageFactories, Uplink, UpdateService } from './context.js';

@@ -12,7 +12,7 @@ import type { Logger } from '../util/log.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import type { Component, LifecycleState } from './lifecycle.js';
 import type { Telemetry, StatusSnapshot } from './telemetry.js';
-import type { Clock, ClockSync } from './clock.js';
+import type { Clock, ClockSync } from '../core/clock.js';
 
 export interface DaemonStatus extends StatusSnapshot {
   readonly service: 'motobio';

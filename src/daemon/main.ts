@@ -5,8 +5,8 @@
  */
 import { errorMessage, isMotobioError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
-import { Clock } from './clock.js';
-import { EXIT_CONFIG, type LoadedConfig } from './config.js';
+import { Clock } from '../core/clock.js';
+import { EXIT_CONFIG, type LoadedConfig } from '../config/load.js';
 import { selectStartupConfig, type StartupConfig } from '../update/config-trial.js';
 import type { DaemonContext, StageFactories } from './context.js';
 import { buildDaemon } from './daemon.js';

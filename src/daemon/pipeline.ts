@@ -20,7 +20,7 @@ import { errorMessage, isMotobioError } from '../util/errors.js';
 import type { EcgSource, RrChunk, SampleChunk, SourceStatus } from '../sources/types.js';
 import type { Component } from './lifecycle.js';
 import type { SignalFeatures } from '../signal/types.js';
-import type { Stamp } from './clock.js';
+import type { Stamp } from '../core/clock.js';
 import type { ChainOutput, DaemonContext, DecisionEngine, Outbox, OutboundRecord, SignalChain } from './context.js';
 
 export const MAX_PENDING_DECISIONS = 8;

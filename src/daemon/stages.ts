@@ -22,14 +22,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { MotobioError, errorMessage, isMotobioError } from '../util/errors.js';
-import type { AlarmChange } from './alarms.js';
-import { HeldAppends } from './held-appends.js';
-import { applicableCalibration, loadCalibration, type CalibrationProfile } from './calibration.js';
-import { sensorIdFor } from './calibrate.js';
+import type { AlarmChange } from '../core/alarms.js';
+import { HeldAppends } from '../store/held-appends.js';
+import { applicableCalibration, loadCalibration, type CalibrationProfile } from '../calibration/profile.js';
+import { sensorIdFor } from '../calibration/session.js';
 import { EcgChain } from '../signal/chain.js';
 import type { Priority, RecordInput } from '../store/types.js';
 import type { Outbox as SqliteOutbox } from '../store/outbox.js';
-import { resolvePath } from './config.js';
+import { resolvePath } from '../config/load.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { DaemonContext, Decision, DecisionEngine, OutboundRecord, Outbox, RecordType, StageFactories, Uplink } from './context.js';
 

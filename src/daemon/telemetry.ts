@@ -8,7 +8,7 @@
  *        Telemetry ──▶ /metrics (Prometheus text)   Telemetry ──▶ /status (JSON)
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { Alarms, type Alarm } from './alarms.js';
+import { Alarms, type Alarm } from '../core/alarms.js';
 
 export type LinkState = 'down' | 'connecting' | 'up' | 'disabled';
 

@@ -5,8 +5,8 @@
  * per rule that fired. Model events go to the log and to the `inference` status.
  */
 import type { DaemonContext, Decision, DecisionEngine as DaemonDecisionEngine } from '../daemon/context.js';
-import type { Stamp } from '../daemon/clock.js';
-import { resolvePath } from '../daemon/config.js';
+import type { Stamp } from '../core/clock.js';
+import { resolvePath } from '../config/load.js';
 import type { SignalFeatures } from '../signal/types.js';
 import { errorMessage } from '../util/errors.js';
 import { moduleLogger } from '../util/log.js';

@@ -20,7 +20,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig, resolvePath, type LoadedConfig } from '../daemon/config.js';
+import { loadConfig, resolvePath, type LoadedConfig } from '../config/load.js';
 import { errorMessage } from '../util/errors.js';
 import { ensurePrivateDir, readSymlink, removeDurable, replaceSymlink, writeFileDurable } from './durable-fs.js';
 import { addPendingReport } from './pending-reports.js';

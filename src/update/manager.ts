@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonContext } from '../daemon/context.js';
-import { resolvePath } from '../daemon/config.js';
+import { resolvePath } from '../config/load.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { applyConfig } from './apply-config.js';

@@ -3,7 +3,7 @@
  * downlink messages, swapping models through the running decision engine.
  */
 import type { DaemonContext, UpdateDeps, UpdateService } from '../daemon/context.js';
-import { resolvePath } from '../daemon/config.js';
+import { resolvePath } from '../config/load.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { currentModelDir, manifestIn, modelRoot } from './apply-model.js';

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applicableCalibration, loadCalibration, validateCalibration, type CalibrationProfile } from '../../src/daemon/calibration.js';
+import { applicableCalibration, loadCalibration, validateCalibration, type CalibrationProfile } from '../../src/calibration/profile.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { REPO, tempDir } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BUILD_EPOCH_MS, Clock, type ClockAnchor } from '../../src/daemon/clock.js';
+import { BUILD_EPOCH_MS, Clock, type ClockAnchor } from '../../src/core/clock.js';
 import { tempDir } from './helpers.js';
 
 let dir: { path: string; cleanup: () => void } | undefined;

@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, EXIT_CONFIG, loadConfig, packageRoot, redactConfig, resolvePath } from '../../src/daemon/config.js';
-import { envOverrides, formatPath } from '../../src/daemon/config-env.js';
-import { configSchema } from '../../src/daemon/config-schema.js';
+import { ConfigError, EXIT_CONFIG, loadConfig, packageRoot, redactConfig, resolvePath } from '../../src/config/load.js';
+import { envOverrides, formatPath } from '../../src/config/env.js';
+import { configSchema } from '../../src/config/schema.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { REPO, buildForTest, spawnNode, tempDir, killAll } from './helpers.js';
 

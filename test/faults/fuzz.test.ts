@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, EXIT_CONFIG, loadConfig } from '../../src/daemon/config.js';
+import { ConfigError, EXIT_CONFIG, loadConfig } from '../../src/config/load.js';
 import { parseAnnotations } from '../../src/sources/wfdb/annotations.js';
 import { parseHeader } from '../../src/sources/wfdb/header.js';
 import { readRecord } from '../../src/sources/wfdb/record.js';

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/daemon/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import type { DaemonContext } from '../../src/daemon/context.js';
 import { silentLogger } from '../../src/util/log.js';
 import { applyConfig } from '../../src/update/apply-config.js';

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/daemon/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import type { DaemonContext } from '../../src/daemon/context.js';
 import { Telemetry } from '../../src/daemon/telemetry.js';
 import { UpdateManager } from '../../src/update/manager.js';

@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!values.device) throw new MotobioError('USAGE', `calibrate ecg: --device is required\n${USAGE}`);
   const cmd = 'calibrate ecg';
-  const { runCalibration } = await import('../../daemon/calibrate.js');
+  const { runCalibration } = await import('../../calibration/session.js');
   const r = await runCalibration({
     device: values.device,
     seconds: numberOption(cmd, 'seconds', values.seconds, 60),

@@ -7,7 +7,7 @@
 import { stringify } from 'yaml';
 import { isMotobioError } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
-import { ConfigError, EXIT_CONFIG, loadConfig, redactConfig } from '../../daemon/config.js';
+import { ConfigError, EXIT_CONFIG, loadConfig, redactConfig } from '../../config/load.js';
 
 export const summary = 'validate a configuration file (exit 0 valid, 78 invalid)';
 

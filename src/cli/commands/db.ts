@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
   let path = values.db;
   let encryption: EncryptionSettings | undefined;
   if (path === undefined || values.config !== undefined) {
-    const { loadConfig, resolvePath } = await import('../../daemon/config.js');
+    const { loadConfig, resolvePath } = await import('../../config/load.js');
     const { config } = loadConfig(values.config !== undefined ? { file: values.config } : {});
     path ??= resolvePath(config.store.path, process.cwd());
     encryption = config.store.encryption;

@@ -32,8 +32,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   let base = values.url;
   if (base === undefined) {
-    const { loadConfig } = await import('../../daemon/config.js');
-    const { DEFAULT_HEALTH_PORT } = await import('../../daemon/config-schema.js');
+    const { loadConfig } = await import('../../config/load.js');
+    const { DEFAULT_HEALTH_PORT } = await import('../../config/schema.js');
     try {
       const { health } = loadConfig({ file: values.config }).config;
       base = `http://${health.host.includes(':') ? `[${health.host}]` : health.host}:${health.port}`;

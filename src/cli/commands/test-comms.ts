@@ -106,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     ];
   } else {
-    const { loadConfig, resolvePath } = await import('../../daemon/config.js');
+    const { loadConfig, resolvePath } = await import('../../config/load.js');
     const { linkFromConfig } = await import('../../uplink/from-config.js');
     const { config } = loadConfig(values.config !== undefined ? { file: values.config } : {});
     device = config.device.id;

@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { MotobioError, errorMessage } from '../util/errors.js';
-import { applyOverrides, envOverrides, formatPath, type EnvOverride } from './config-env.js';
-import { DEFAULT_CONFIG_PATH, configSchema, type MotobioConfig } from './config-schema.js';
+import { applyOverrides, envOverrides, formatPath, type EnvOverride } from './env.js';
+import { DEFAULT_CONFIG_PATH, configSchema, type MotobioConfig } from './schema.js';
 
 export const EXIT_CONFIG = 78;
 

@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { MotobioError, errorMessage } from '../util/errors.js';
-import { formatPath } from './config-env.js';
-import { packageRoot } from './config.js';
+import { formatPath } from '../config/env.js';
+import { packageRoot } from '../config/load.js';
 
 export interface CalibrationProfile {
   schema_version: 1;

@@ -16,7 +16,7 @@ import { MotobioError } from '../util/errors.js';
 import type { SourceOptions } from '../sources/factory.js';
 import type { Beat } from '../signal/types.js';
 import { median } from '../signal/rr.js';
-import { SENSOR_ID_PATTERN, validateCalibration, type CalibrationProfile } from './calibration.js';
+import { SENSOR_ID_PATTERN, validateCalibration, type CalibrationProfile } from './profile.js';
 
 export interface CalibrationOptions extends SourceOptions {
   readonly device: string;
