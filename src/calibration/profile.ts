@@ -5,11 +5,12 @@
  * record and is reported, not used.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { formatPath } from '../config/env.js';
-import { packageRoot } from '../config/load.js';
+import { packageRoot } from '../core/package.js';
+import type { StageContext } from '../core/context.js';
 
 export interface CalibrationProfile {
   schema_version: 1;
@@ -38,6 +39,13 @@ export interface CalibrationProfile {
 }
 
 export const SENSOR_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The id a sensor's profile is filed under: `serial-ttyUSB0`, `ble-Polar-H10-1234`. */
+export function sensorIdFor(device: string): string {
+  const d = device.trim();
+  const id = d.startsWith('/') ? `serial-${basename(d)}` : `ble-${d.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
+  return id.slice(0, 64);
+}
 
 let validator: ValidateFunction | undefined;
 
@@ -94,4 +102,26 @@ export function applicableCalibration(profile: CalibrationProfile | undefined): 
   if (!profile) return { apply: undefined, reason: 'sensor not calibrated: raw values are used' };
   if (profile.result !== 'pass') return { apply: undefined, reason: `the last calibration (${profile.time}) failed: ${profile.reasons.join('; ') || 'no reason recorded'}` };
   return { apply: profile.apply };
+}
+
+/**
+ * The passed calibration of the configured sensor (calibration_dir/<sensor id>.json), or
+ * undefined with the reason logged. A broken profile is reported and the sensor runs
+ * uncalibrated: a file never stops the daemon.
+ */
+export function sensorCalibration(ctx: StageContext): CalibrationProfile['apply'] | undefined {
+  const s = ctx.config.source;
+  if (s.kind === 'replay' || !s.device) return undefined;
+  const dir = ctx.config.calibration_dir;
+  const id = sensorIdFor(s.device);
+  const log = ctx.log.child({ mod: 'calibration' });
+  try {
+    const got = applicableCalibration(loadCalibration(dir, id));
+    if (got.apply) log.info({ sensor: id, apply: got.apply }, 'calibration applied');
+    else log.warn({ sensor: id }, got.reason);
+    return got.apply;
+  } catch (e) {
+    log.error({ sensor: id, err: errorMessage(e) }, 'calibration profile unusable; the sensor runs uncalibrated');
+    return undefined;
+  }
 }

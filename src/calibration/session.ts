@@ -10,13 +10,13 @@
  * simulated radio without module mocks.
  */
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MotobioError } from '../util/errors.js';
 import type { SourceOptions } from '../sources/factory.js';
 import type { Beat } from '../signal/types.js';
 import { median } from '../signal/rr.js';
-import { SENSOR_ID_PATTERN, validateCalibration, type CalibrationProfile } from './profile.js';
+import { SENSOR_ID_PATTERN, sensorIdFor, validateCalibration, type CalibrationProfile } from './profile.js';
 
 export interface CalibrationOptions extends SourceOptions {
   readonly device: string;
@@ -61,11 +61,6 @@ const MAX_NOISE_UV = 100;
 const MIN_QUALITY = 0.6;
 const MAX_HR_DIFF_BPM = 5;
 
-export function sensorIdFor(device: string): string {
-  const d = device.trim();
-  const id = d.startsWith('/') ? `serial-${basename(d)}` : `ble-${d.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
-  return id.slice(0, 64);
-}
 
 export async function runCalibration(o: CalibrationOptions): Promise<CalibrationResult> {
   const seconds = o.seconds ?? DEFAULT_SECONDS;

@@ -11,13 +11,14 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { MotobioError, errorMessage } from '../util/errors.js';
+import { packageRoot } from '../core/package.js';
 import { applyOverrides, envOverrides, formatPath, type EnvOverride } from './env.js';
-import { DEFAULT_CONFIG_PATH, configSchema, type MotobioConfig } from './schema.js';
+import { DEFAULT_CONFIG_PATH, PATH_FORMAT, configSchema, type MotobioConfig } from './schema.js';
+import { parseBrokerUrl } from './broker-url.js';
 
 export const EXIT_CONFIG = 78;
 
@@ -41,6 +42,11 @@ export interface LoadOptions {
   cwd?: string;
   /** Also check that referenced files (replay record, TLS material) exist. */
   checkFiles?: boolean;
+  /**
+   * Return every path setting absolute (`pkg:` against the package, others against `cwd`):
+   * what the daemon and the CLI run with. Off, the configuration is as written (config check --print).
+   */
+  resolvePaths?: boolean;
 }
 
 export class ConfigError extends MotobioError {
@@ -58,30 +64,17 @@ function compile(): ValidateFunction {
   if (validator) return validator;
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, verbose: true });
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
-  ajv.addFormat('mqtt-url', (s: string) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'mqtt:' || u.protocol === 'mqtts:') && u.hostname !== '' && u.username === '' && u.password === '';
-    } catch {
-      return false;
-    }
-  });
+  ajv.addFormat('mqtt-url', (s: string) => !('error' in parseBrokerUrl(s)));
+  ajv.addFormat(PATH_FORMAT, () => true);
+  // Annotations for the docs table (schema.ts), not rules.
+  ajv.addKeyword({ keyword: 'x-type' });
+  ajv.addKeyword({ keyword: 'x-default' });
   ajv.addFormat('ip', (s: string) => isIP(s) !== 0);
   ajv.addFormat('loopback', (s: string) => s === 'localhost' || s === '::1' || (isIP(s) === 4 && s.startsWith('127.')));
   validator = ajv.compile(configSchema);
   return validator;
 }
 
-/** Reads the package root (where package.json is) by walking up from this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new MotobioError('INTERNAL', 'cannot find the motobio package root (no package.json above the installed code)');
-    dir = up;
-  }
-}
 
 function issueFromAjv(e: ErrorObject, envPaths: Map<string, string>): ConfigIssue {
   const segs = e.instancePath
@@ -202,7 +195,23 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const issues = crossChecks(config);
   if (options.checkFiles) issues.push(...fileChecks(config, cwd));
   if (issues.length > 0) throw new ConfigError(source, issues);
-  return { config, file, envVariables: overrides.map((o) => o.variable) };
+  return { config: options.resolvePaths ? resolveConfigPaths(config, cwd) : config, file, envVariables: overrides.map((o) => o.variable) };
+}
+
+/** A copy with every setting the schema marks as a path made absolute; the one place paths are resolved. */
+export function resolveConfigPaths(config: MotobioConfig, cwd: string): MotobioConfig {
+  const walk = (schema: unknown, value: unknown): unknown => {
+    const s = schema as { format?: string; properties?: Record<string, unknown>; items?: unknown };
+    if (typeof value === 'string' && s.format === PATH_FORMAT) return resolvePath(value, cwd);
+    if (Array.isArray(value) && s.items) return value.map((v) => walk(s.items, v));
+    if (value && typeof value === 'object' && s.properties) {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = k in s.properties ? walk(s.properties[k], v) : v;
+      return out;
+    }
+    return value;
+  };
+  return walk(configSchema, config) as MotobioConfig;
 }
 
 function crossChecks(c: MotobioConfig): ConfigIssue[] {

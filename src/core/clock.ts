@@ -49,6 +49,22 @@ export const TIMESYNC_DIR = '/run/systemd/timesync';
 export const JUMP_THRESHOLD_MS = 1000;
 const SYNC_RECHECK_MS = 5000;
 
+/** The kernel's boot id (which boot a monotonic time belongs to); a per-process stand-in when it cannot be read. */
+export function readBootId(path: string = BOOT_ID_PATH): { id: string; synthetic: boolean } {
+  let id: string | undefined;
+  try {
+    id = readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    id = undefined;
+  }
+  return id === undefined ? { id: `synthetic-${randomUUID()}`, synthetic: true } : { id, synthetic: false };
+}
+
+/** CLOCK_MONOTONIC in ms: time since boot, never jumps. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 export interface ClockOptions {
   bootIdPath?: string;
   syncFlagPath?: string;
@@ -84,14 +100,9 @@ export class Clock extends EventEmitter<ClockEvents> {
     this.syncFlagPath = options.syncFlagPath ?? TIMESYNC_FLAG_PATH;
     this.timesyncDir = options.timesyncDir ?? TIMESYNC_DIR;
     this.buildEpochMs = options.buildEpochMs ?? BUILD_EPOCH_MS;
-    let bootId: string | undefined;
-    try {
-      bootId = readFileSync(options.bootIdPath ?? BOOT_ID_PATH, 'utf8').trim() || undefined;
-    } catch {
-      bootId = undefined;
-    }
-    this.bootIdSynthetic = bootId === undefined;
-    this.bootId = bootId ?? `synthetic-${randomUUID()}`;
+    const boot = readBootId(options.bootIdPath);
+    this.bootIdSynthetic = boot.synthetic;
+    this.bootId = boot.id;
   }
 
   monoMs(): number {

@@ -7,17 +7,20 @@
  * clock watcher), store, uplink (final offline status), health. Nothing here needs a
  * network: with no links configured the daemon says so once and buffers in the store.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from '../util/log.js';
 import type { EcgSource } from '../sources/types.js';
 import { Lifecycle, STOP_RANK, type Component } from './lifecycle.js';
 import { HealthServer } from './health.js';
 import { Pipeline } from './pipeline.js';
-import { packageRoot } from '../config/load.js';
+import { packageVersion } from '../core/package.js';
+import type { StageContext } from '../core/context.js';
+import type { DecisionStage } from '../inference/stage.js';
+import type { StoreStage } from '../store/stage.js';
+import type { UplinkStage } from '../uplink/stage.js';
+import { modelDirFor, modelRolledBack, type UpdateService } from '../update/stage.js';
 import type { Notifier } from './sd-notify.js';
 import type { Telemetry } from './telemetry.js';
-import type { DaemonContext, DecisionEngine, Outbox, StageFactories, Uplink, UpdateService } from './context.js';
+import type { StageFactories } from './context.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -26,7 +29,7 @@ export interface Daemon {
 }
 
 export interface BuildOptions {
-  ctx: DaemonContext;
+  ctx: StageContext;
   telemetry: Telemetry;
   stages: StageFactories;
   notifier?: Notifier;
@@ -44,14 +47,6 @@ export const EXIT_RESTART = 75;
  */
 export const DECISION_STUCK_MS = 60_000;
 
-export function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 function component(name: string, start: (signal: AbortSignal) => Promise<void>, stop: () => Promise<void>): Component {
   return { name, start, stop };
 }
@@ -65,9 +60,10 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   const { ctx, stages, telemetry } = options;
   const log = ctx.log;
   const config = ctx.config;
-  let outbox: Outbox | undefined;
-  let engine: DecisionEngine | undefined;
-  let uplink: Uplink | undefined;
+  let outbox: StoreStage | undefined;
+  let engine: DecisionStage | undefined;
+  let uplink: UplinkStage | undefined;
+  let updates: UpdateService | undefined;
   let source: EcgSource | undefined;
   if (stages.source) source = await stages.source(ctx);
   else notWired(log, 'source');
@@ -145,7 +141,13 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
       'inference',
       async () => {
         if (!stages.decisions) return notWired(log, 'inference');
-        engine = await stages.decisions(ctx);
+        engine = await stages.decisions(ctx, {
+          modelDir: () => modelDirFor(ctx),
+          onModelRolledBack: (error) => {
+            modelRolledBack(ctx, error);
+            updates?.flushPendingReports();
+          },
+        });
       },
       async () => {
         const e = engine;
@@ -155,7 +157,6 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     ),
     STOP_RANK.pipeline,
   );
-  let updates: UpdateService | undefined;
   lifecycle.add(
     component(
       'update',
@@ -163,8 +164,10 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
         if (!stages.updates) return;
         updates = await stages.updates(ctx, {
           report: (body) => pipeline.append({ type: 'update', stamp: ctx.clock.stamp(), body }),
-          engine: () => engine,
-          uplink: () => uplink,
+          swapModel: (p) => (engine?.swapModel ? engine.swapModel(p) : Promise.resolve({ ok: false, error: 'the decision engine cannot swap models' })),
+          model: () => engine?.model?.() ?? null,
+          onDownlink: (handler) => uplink?.onDownlink?.(handler),
+          connected: () => uplink?.connected?.() ?? false,
           healthy: () => lifecycle.state === 'running' && pipeline.decidingForMs() < DECISION_STUCK_MS,
           restart: (why) => {
             log.warn({ why }, `restarting: ${why}`);

@@ -6,9 +6,10 @@
 import { errorMessage, isMotobioError } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { Clock } from '../core/clock.js';
-import { EXIT_CONFIG, type LoadedConfig } from '../config/load.js';
+import { EXIT_CONFIG, resolveConfigPaths, type LoadedConfig } from '../config/load.js';
 import { selectStartupConfig, type StartupConfig } from '../update/config-trial.js';
-import type { DaemonContext, StageFactories } from './context.js';
+import type { StageContext } from '../core/context.js';
+import type { StageFactories } from './context.js';
 import { buildDaemon } from './daemon.js';
 import { EXIT_FAILURE, installProcessHandlers } from './lifecycle.js';
 import { createNotifier } from './sd-notify.js';
@@ -34,13 +35,16 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
     process.stderr.write(`motobio: ${e.message}\n`);
     return EXIT_CONFIG;
   }
-  const { config, file } = loaded;
+  const cwd = process.cwd();
+  // Every path absolute, once: no stage resolves a path of its own.
+  const config = resolveConfigPaths(loaded.config, cwd);
+  const { file } = loaded;
   // Whatever the daemon writes (store, calibration) is private to its user, also outside systemd.
   process.umask(0o077);
   const log = createLogger({ level: config.log_level }).child({ device: config.device.id });
   log.info({ config: file ?? 'embedded defaults', env: loaded.envVariables, source: config.source.kind, links: config.uplink.links.map((l) => l.name) }, 'motobio starting');
   const telemetry = new Telemetry();
-  const ctx: DaemonContext = { config, configFile: file, cwd: process.cwd(), log, clock: new Clock(), telemetry };
+  const ctx: StageContext = { config, configFile: file, cwd, log, clock: new Clock(), telemetry };
   if (ctx.clock.bootIdSynthetic) log.warn('cannot read the kernel boot id; records carry a per-process id instead');
   const notifier = createNotifier({ log: log.child({ mod: 'sd-notify' }) });
 

@@ -21,7 +21,12 @@ import type { EcgSource, RrChunk, SampleChunk, SourceStatus } from '../sources/t
 import type { Component } from './lifecycle.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { Stamp } from '../core/clock.js';
-import type { ChainOutput, DaemonContext, DecisionEngine, Outbox, OutboundRecord, SignalChain } from './context.js';
+import type { StageContext } from '../core/context.js';
+import type { OutboundRecord } from '../core/record.js';
+import type { ChainOutput } from '../signal/chain.js';
+import type { DecisionStage } from '../inference/stage.js';
+import type { StoreStage } from '../store/stage.js';
+import type { SignalChain } from './context.js';
 
 export const MAX_PENDING_DECISIONS = 8;
 
@@ -34,8 +39,8 @@ interface PendingDecision {
 export interface PipelineParts {
   source: EcgSource | undefined;
   makeChain: ((fs: number | undefined) => SignalChain) | undefined;
-  engine: () => DecisionEngine | undefined;
-  outbox: () => Outbox | undefined;
+  engine: () => DecisionStage | undefined;
+  outbox: () => StoreStage | undefined;
 }
 
 export class Pipeline implements Component {
@@ -56,7 +61,7 @@ export class Pipeline implements Component {
   private readonly periodS: number;
 
   constructor(
-    private readonly ctx: DaemonContext,
+    private readonly ctx: StageContext,
     private readonly parts: PipelineParts,
   ) {
     this.log = ctx.log.child({ mod: 'pipeline' });

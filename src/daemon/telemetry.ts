@@ -9,32 +9,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Alarms, type Alarm } from '../core/alarms.js';
+import type { ComponentStatus, LinkState, TelemetrySink } from '../core/telemetry-sink.js';
 
-export type LinkState = 'down' | 'connecting' | 'up' | 'disabled';
-
-export interface ComponentStatus {
-  /** A short word: streaming, stalled, connected, offline, running, failed ... */
-  readonly state: string;
-  /** Anything a technician would want to see next to it (no secrets). */
-  readonly detail?: Readonly<Record<string, unknown>>;
-  readonly lastError?: string;
-}
-
-export interface TelemetrySink {
-  /** Latency of a pipeline stage, from the sample's arrival to the stage's output, s. */
-  observeLatency(stage: 'beat' | 'decision' | 'store', seconds: number): void;
-  countBeats(n: number): void;
-  setQuality(sqi: number, leadOff: boolean): void;
-  countDecision(kind: string): void;
-  countSafetyTrigger(rule: string): void;
-  setOutbox(records: number, bytes: number): void;
-  setLink(name: string, state: LinkState, active: boolean): void;
-  countLinkSwitch(from: string, to: string): void;
-  countError(module: string, code: string, message?: string): void;
-  setStatus(component: string, status: ComponentStatus): void;
-  /** Conditions a technician must act on (src/daemon/alarms.ts): /status `alarms`, /metrics `motobio_alarm`. */
-  readonly alarms: Alarms;
-}
+export type { ComponentStatus, LinkState, TelemetrySink } from '../core/telemetry-sink.js';
 
 const LINK_STATES: readonly LinkState[] = ['down', 'connecting', 'up', 'disabled'];
 

@@ -4,8 +4,8 @@
  * by the model build script, so the file in the repo and the check in the code cannot drift.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { KNOWN_FEATURES, isAction, type Action, type FeatureSpec } from './features.js';
@@ -224,4 +224,16 @@ export function checkModelAgainstManifest(bytes: Uint8Array, path: string, m: Mo
   }
   if (problems.length) throw new MotobioError('MODEL_INVALID', `${path}: ${problems.join('; ')}`);
   return model;
+}
+
+/** The manifest in a model directory: default-policy.manifest.json, else the only one (undefined when none or several). */
+export function manifestIn(dir: string): string | undefined {
+  const preferred = join(dir, 'default-policy.manifest.json');
+  if (existsSync(preferred)) return preferred;
+  try {
+    const found = readdirSync(dir).filter((f) => f.endsWith('.manifest.json'));
+    return found.length === 1 ? join(dir, found[0]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../config/load.js';
+import { packageRoot } from '../core/package.js';
 import { readDataset } from '../inference/agreement.js';
 import { resolveBeside } from '../inference/manifest.js';
 import { PolicyModel, argmax } from '../inference/policy.js';

@@ -15,15 +15,16 @@
  */
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { encodeEcgChunk } from './ecg-codec.js';
 import { isSealed, plainEncoding, sealedEncoding, type RecordCipher } from './record-cipher.js';
 import { checkStoreFiles } from './open-store.js';
 import { migrate } from './schema.js';
+import type { OutboxReader } from './reader.js';
+import { monotonicMs, readBootId } from '../core/clock.js';
 import { readSeqFloor, writeSeqFloor, SEQ_BLOCK } from './seq-floor.js';
 import {
   PRIORITIES,
@@ -92,17 +93,6 @@ interface Row {
   size: number;
 }
 
-export function readBootId(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-  } catch {
-    return randomUUID();
-  }
-}
-
-export function monotonicMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
 
 function emptyByPriority(): Record<Priority, number> {
   return { safety: 0, decision: 0, features: 0, status: 0, raw: 0 };
@@ -145,7 +135,7 @@ function openChecked(path: string, check: 'quick' | 'none'): Db {
   }
 }
 
-export class Outbox {
+export class Outbox implements OutboxReader {
   readonly path: string;
   readonly deviceId: string;
   readonly bootId: string;
@@ -189,7 +179,7 @@ export class Outbox {
     this.path = path;
     this.db = db;
     this.deviceId = opts.deviceId;
-    this.bootId = opts.bootId ?? readBootId();
+    this.bootId = opts.bootId ?? readBootId().id;
     this.log = opts.log ?? silentLogger;
     this.budget = opts.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES;
     this.headroom = opts.evictHeadroom ?? 0.05;

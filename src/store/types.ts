@@ -5,23 +5,8 @@
  */
 import type { EcgChunk } from './ecg-codec.js';
 
-export type Priority = 'safety' | 'decision' | 'features' | 'status' | 'raw';
-
-/** Highest first: the uplink drains in this order, eviction walks it backwards. */
-export const PRIORITIES: readonly Priority[] = ['safety', 'decision', 'features', 'status', 'raw'];
-
-/** Stored as an integer so eviction can `ORDER BY prio` (0 = evicted first). */
-export const PRIORITY_RANK: Readonly<Record<Priority, number>> = { safety: 4, decision: 3, features: 2, status: 1, raw: 0 };
-
-export function priorityOfRank(rank: number): Priority {
-  const p = PRIORITIES[PRIORITIES.length - 1 - rank];
-  if (p === undefined) throw new RangeError(`no priority with rank ${rank}`);
-  return p;
-}
-
-export function isPriority(x: unknown): x is Priority {
-  return typeof x === 'string' && (PRIORITIES as readonly string[]).includes(x);
-}
+export { PRIORITIES, PRIORITY_RANK, isPriority, priorityOfRank, type Priority } from '../core/record.js';
+import type { Priority } from '../core/record.js';
 
 /** How a stored body is encoded: JSON text, or a binary raw-ECG chunk (ecg-codec.ts). */
 export type BodyEncoding = 'json' | 'ecg1';

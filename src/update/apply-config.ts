@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_FILE_NAME, checkPushedConfig, clearTrial, configRoot, readTrial, writeTrial } from './config-trial.js';
+import { checkPushedConfig, clearTrial, readTrial, writeTrial } from './config-trial.js';
+import { CONFIG_FILE_NAME, configRoot } from '../config/in-force.js';
 import { ensurePrivateDir, fsyncDir, readSymlink, removeDurable, replaceSymlink, writeFileDurable } from './durable-fs.js';
 import type { VerifiedUpdate } from './envelope.js';
 import { UpdateRefused } from './refusal.js';

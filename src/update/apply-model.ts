@@ -15,7 +15,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifest } from '../inference/manifest.js';
+import { manifestIn, parseManifest } from '../inference/manifest.js';
+
 import { errorMessage } from '../util/errors.js';
 import { ensurePrivateDir, fsyncDir, readSymlink, removeDurable, replaceSymlink, writeFileDurable } from './durable-fs.js';
 import type { VerifiedUpdate } from './envelope.js';
@@ -97,11 +98,3 @@ export async function applyModel(update: VerifiedUpdate, o: ApplyModelOptions): 
   return { dir };
 }
 
-export function manifestIn(dir: string): string | undefined {
-  try {
-    const found = readdirSync(dir).filter((f) => f.endsWith('.manifest.json'));
-    return found.length === 1 ? join(dir, found[0]) : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -21,12 +21,13 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, resolvePath, type LoadedConfig } from '../config/load.js';
+import { CONFIG_FILE_NAME, configRoot, currentConfigLink, withBase } from '../config/in-force.js';
+
 import { errorMessage } from '../util/errors.js';
 import { ensurePrivateDir, readSymlink, removeDurable, replaceSymlink, writeFileDurable } from './durable-fs.js';
 import { addPendingReport } from './pending-reports.js';
 import { UpdateRefused } from './refusal.js';
 
-export const CONFIG_FILE_NAME = 'config.yaml';
 /** `motobio run` exits with this to be restarted into a new configuration (EX_TEMPFAIL; systemd's Restart=on-failure restarts it). */
 export const EXIT_RESTART = 75;
 
@@ -38,9 +39,8 @@ export interface TrialState {
   readonly switchedAt: string;
 }
 
-export const configRoot = (updateDir: string): string => join(updateDir, 'config');
 const trialFile = (updateDir: string) => join(configRoot(updateDir), 'trial.json');
-const currentLink = (updateDir: string) => join(configRoot(updateDir), 'current');
+const currentLink = currentConfigLink;
 
 export function readTrial(updateDir: string): TrialState | undefined {
   try {
@@ -100,10 +100,6 @@ export interface StartupConfig {
   readonly loaded: LoadedConfig;
   /** Set when this start is the trial of a pushed configuration. */
   readonly trial?: { readonly version: number; rollBack(why: string): void };
-}
-
-function withBase(pushed: LoadedConfig, base: LoadedConfig): LoadedConfig {
-  return { ...pushed, config: { ...pushed.config, device: base.config.device, update: base.config.update } };
 }
 
 /**

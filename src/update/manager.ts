@@ -14,13 +14,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DaemonContext } from '../daemon/context.js';
-import { resolvePath } from '../config/load.js';
+import type { StageContext } from '../core/context.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { applyConfig } from './apply-config.js';
 import { applyModel, currentModelDir, type SwapModel } from './apply-model.js';
-import { clearTrial, configRoot, currentConfigVersion, readTrial, rollBackTrial } from './config-trial.js';
+import { clearTrial, currentConfigVersion, readTrial, rollBackTrial } from './config-trial.js';
+import { configRoot } from '../config/in-force.js';
 import { readSymlink } from './durable-fs.js';
 import { parseEnvelope, verifyEnvelope, type Envelope } from './envelope.js';
 import { loadTrustedKeys } from './keys.js';
@@ -29,7 +29,7 @@ import { UpdateRefused, isUpdateRefused } from './refusal.js';
 import { VersionStore } from './version-store.js';
 
 export interface UpdateManagerDeps {
-  readonly ctx: DaemonContext;
+  readonly ctx: StageContext;
   /** Puts an `update` record in the outbox. */
   readonly report: (body: Record<string, unknown>) => void;
   readonly swapModel?: SwapModel;
@@ -64,7 +64,7 @@ export class UpdateManager {
 
   constructor(private readonly deps: UpdateManagerDeps) {
     this.log = deps.ctx.log.child({ mod: 'update' });
-    this.dir = resolvePath(deps.ctx.config.update.dir, deps.ctx.cwd);
+    this.dir = deps.ctx.config.update.dir;
   }
 
   start(): void {
@@ -75,12 +75,12 @@ export class UpdateManager {
       this.log.error({ err: errorMessage(e) }, `updates refused until fixed: ${errorMessage(e)}`);
     }
     this.flushPendingReports();
-    const keys = loadTrustedKeys(resolvePath(u.keys_dir, this.deps.ctx.cwd));
+    const keys = loadTrustedKeys(u.keys_dir);
     for (const p of keys.problems) this.log.warn({ keys_dir: u.keys_dir }, `update key skipped: ${p}`);
     if (!u.enabled) this.log.info('downlink updates are disabled (update.enabled: false); every update is refused');
     else if (keys.keys.size === 0) {
       // No key directory at all is the normal state of a unit that does not take updates.
-      const level = existsSync(resolvePath(u.keys_dir, this.deps.ctx.cwd)) ? 'warn' : 'info';
+      const level = existsSync(u.keys_dir) ? 'warn' : 'info';
       this.log[level]({ keys_dir: u.keys_dir }, `no trusted update keys in ${u.keys_dir}: every downlink update is refused until a technician installs one (docs/updates.md)`);
     }
     else this.log.info({ keys: [...keys.keys.keys()] }, `downlink updates accepted when signed by one of ${keys.keys.size} trusted key(s)`);
@@ -137,7 +137,7 @@ export class UpdateManager {
     try {
       env = parseEnvelope(payload, u.max_bytes);
       if (!u.enabled) throw new UpdateRefused('disabled', 'update refused: downlink updates are disabled on this unit (update.enabled: false)');
-      const keys = loadTrustedKeys(resolvePath(u.keys_dir, this.deps.ctx.cwd)).keys;
+      const keys = loadTrustedKeys(u.keys_dir).keys;
       const update = verifyEnvelope(env, keys, this.deps.ctx.config.device.id);
       const versions = this.versions;
       if (!versions) throw new UpdateRefused('apply_failed', `update refused: the version record in ${this.dir} is unreadable (see the log at start-up)`);

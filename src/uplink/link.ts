@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { MqttClient, type IClientOptions, type IClientPublishOptions, type ISubscriptionGrant } from 'mqtt';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { describeConnectError, type TlsContext } from './tls-errors.js';
+import { BROKER_URL_RULE, parseBrokerUrl, type BrokerAddress } from '../config/broker-url.js';
 
 export interface LinkConfig {
   /** Short name used in logs, metrics and the status topic, e.g. `lte`, `wifi`. */
@@ -80,19 +81,10 @@ function readPem(link: string, what: string, path: string | undefined): Buffer |
   }
 }
 
-export function parseLinkUrl(cfg: LinkConfig): { host: string; port: number; secure: boolean } {
-  let u: URL;
-  try {
-    u = new URL(cfg.url);
-  } catch {
-    throw new MotobioError('CONFIG_INVALID', `link ${cfg.name}: "${safeUrl(cfg.url)}" is not a URL; use mqtt://host:port or mqtts://host:port`);
-  }
-  const secure = u.protocol === 'mqtts:' || u.protocol === 'ssl:' || u.protocol === 'tls:';
-  if (!secure && u.protocol !== 'mqtt:' && u.protocol !== 'tcp:') {
-    throw new MotobioError('CONFIG_INVALID', `link ${cfg.name}: scheme "${u.protocol}" is not supported; use mqtt:// or mqtts://`);
-  }
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  return { host, port: u.port ? Number(u.port) : secure ? 8883 : 1883, secure };
+export function parseLinkUrl(cfg: LinkConfig): BrokerAddress {
+  const got = parseBrokerUrl(cfg.url);
+  if ('error' in got) throw new MotobioError('CONFIG_INVALID', `link ${cfg.name}: "${safeUrl(cfg.url)}" ${got.error}; it must be ${BROKER_URL_RULE}`);
+  return got;
 }
 
 export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {

@@ -14,8 +14,8 @@
  * its age bound) always goes first.
  */
 import { EventEmitter } from 'node:events';
-import type { Outbox } from '../store/outbox.js';
-import { monotonicMs } from '../store/outbox.js';
+import type { OutboxReader } from '../store/reader.js';
+import { monotonicMs } from '../core/clock.js';
 import { PRIORITIES, type Priority } from '../store/types.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -122,7 +122,7 @@ export interface DownlinkMessage {
 }
 
 export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ records: number; priority: Priority }]; downlink: [DownlinkMessage] }> {
-  private readonly outbox: Outbox;
+  private readonly outbox: OutboxReader;
   private readonly opts: UplinkOptions;
   private readonly log: Logger;
   private readonly slots: LinkSlot[];
@@ -146,7 +146,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
   private refusedUntil = 0;
   private lastSwitch: SwitchEvent | null = null;
 
-  constructor(outbox: Outbox, opts: UplinkOptions) {
+  constructor(outbox: OutboxReader, opts: UplinkOptions) {
     super();
     if (opts.links.length === 0) throw new MotobioError('CONFIG_INVALID', 'uplink: no links configured; add at least one to uplink.links (name, url)');
     const names = new Set<string>();

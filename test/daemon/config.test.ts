@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, EXIT_CONFIG, loadConfig, packageRoot, redactConfig, resolvePath } from '../../src/config/load.js';
+import { ConfigError, EXIT_CONFIG, loadConfig, redactConfig, resolvePath } from '../../src/config/load.js';
+import { packageRoot } from '../../src/core/package.js';
 import { envOverrides, formatPath } from '../../src/config/env.js';
 import { configSchema } from '../../src/config/schema.js';
 import { isMotobioError } from '../../src/util/errors.js';

@@ -10,7 +10,12 @@ import { buildDaemon } from '../../src/daemon/daemon.js';
 import { Clock } from '../../src/core/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Telemetry } from '../../src/daemon/telemetry.js';
-import type { ChainOutput, DaemonContext, Decision, DecisionEngine, OutboundRecord, Outbox, SignalChain, StageFactories } from '../../src/daemon/context.js';
+import type { SignalChain, StageFactories } from '../../src/daemon/context.js';
+import type { StageContext } from '../../src/core/context.js';
+import type { OutboundRecord } from '../../src/core/record.js';
+import type { ChainOutput } from '../../src/signal/chain.js';
+import type { Decision, DecisionStage } from '../../src/inference/stage.js';
+import type { StoreStage } from '../../src/store/stage.js';
 import type { EcgSource, EcgSourceEvents, SourceStatus } from '../../src/sources/types.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
 import { formatStatus } from '../../src/cli/commands/status.js';
@@ -72,7 +77,7 @@ function setup(engineDelayMs = 0) {
   const records: OutboundRecord[] = [];
   let flushedAt = -1;
   const source = new ScriptedSource();
-  const engine: DecisionEngine = {
+  const engine: DecisionStage = {
     async decide(f): Promise<Decision[]> {
       if (engineDelayMs) await new Promise((r) => setTimeout(r, engineDelayMs));
       return [
@@ -87,7 +92,7 @@ function setup(engineDelayMs = 0) {
     chain: () => new ThresholdChain(),
     decisions: () => Promise.resolve(engine),
     outbox: () =>
-      Promise.resolve<Outbox>({
+      Promise.resolve<StoreStage>({
         append: (r) => void records.push(r),
         flush: () => {
           flushedAt = records.length;
@@ -97,9 +102,9 @@ function setup(engineDelayMs = 0) {
         depth: () => ({ records: records.length, bytes: records.length * 64 }),
       }),
   };
-  const { config } = loadConfig({ env: { MOTOBIO_HEALTH__PORT: '0', MOTOBIO_SIGNAL__DECISION_PERIOD_S: '5', MOTOBIO_DEVICE__ID: 'wiring' } });
+  const { config } = loadConfig({ resolvePaths: true, env: { MOTOBIO_HEALTH__PORT: '0', MOTOBIO_SIGNAL__DECISION_PERIOD_S: '5', MOTOBIO_DEVICE__ID: 'wiring' } });
   const telemetry = new Telemetry({ processMetrics: false });
-  const ctx: DaemonContext = { config, configFile: undefined, cwd: process.cwd(), log: silentLogger, clock: new Clock(), telemetry };
+  const ctx: StageContext = { config, configFile: undefined, cwd: process.cwd(), log: silentLogger, clock: new Clock(), telemetry };
   return { records, source, stages, ctx, telemetry, flushed: () => flushedAt };
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFi
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import type { DaemonContext } from '../../src/daemon/context.js';
+import type { StageContext } from '../../src/core/context.js';
 import { silentLogger } from '../../src/util/log.js';
 import { applyConfig } from '../../src/update/apply-config.js';
 import { selectStartupConfig, writeTrial } from '../../src/update/config-trial.js';
@@ -34,7 +34,7 @@ describe('model pointer after a failure in use', () => {
     const models = join(u.updates, 'model');
     for (const v of ['v3', 'v4']) mkdirSync(join(models, v), { recursive: true });
     symlinkSync('v4', join(models, 'current'));
-    const ctx = { config: loadConfig({ file: u.cfg, env: {}, cwd: u.root }).config, cwd: u.root, log: silentLogger } as unknown as DaemonContext;
+    const ctx = { config: loadConfig({ resolvePaths: true, file: u.cfg, env: {}, cwd: u.root }).config, cwd: u.root, log: silentLogger } as unknown as StageContext;
     modelRolledBack(ctx, 'onnxruntime: output is NaN');
     expect(readlinkSync(join(models, 'current'))).toBe('v3');
     expect(readPendingReports(u.updates)).toMatchObject([{ event: 'rolled_back', kind: 'model', version: 4, reason: 'failed_in_use' }]);

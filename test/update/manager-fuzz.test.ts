@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import type { DaemonContext } from '../../src/daemon/context.js';
+import type { StageContext } from '../../src/core/context.js';
 import { Telemetry } from '../../src/daemon/telemetry.js';
 import { UpdateManager } from '../../src/update/manager.js';
 import { signUpdate } from '../../src/update/sign.js';
@@ -34,7 +34,7 @@ beforeAll(() => {
   updates = join(dir.path, 'updates');
   const cfg = join(dir.path, 'config.yaml');
   writeFileSync(cfg, `device: { id: bike-1 }\nupdate: { dir: ${updates}, keys_dir: ${keys}, max_bytes: 4000000 }\n`);
-  const ctx = { config: loadConfig({ file: cfg, env: {}, cwd: dir.path }).config, configFile: cfg, cwd: dir.path, log: silentLogger, telemetry: new Telemetry({ processMetrics: false }) } as unknown as DaemonContext;
+  const ctx = { config: loadConfig({ resolvePaths: true, file: cfg, env: {}, cwd: dir.path }).config, configFile: cfg, cwd: dir.path, log: silentLogger, telemetry: new Telemetry({ processMetrics: false }) } as unknown as StageContext;
   manager = new UpdateManager({
     ctx,
     report: (b) => reports.push(b),

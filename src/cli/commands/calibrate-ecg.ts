@@ -6,11 +6,12 @@ export const summary = 'guided calibration of an ECG sensor; writes calibration/
 
 const USAGE = `usage: motobio calibrate ecg --device PATH|NAME|ADDRESS [--seconds 60] [--technician NAME]
        [--unit ID] [--sensor-id ID] [--firmware VERSION] [--reference-hr BPM]
-       [--dir calibration] [--baud N] [--fs HZ] [--json]
+       [--dir DIR] [--config FILE] [--baud N] [--fs HZ] [--json]
 
 Connects to the sensor, checks its sample rate, lead-off, baseline and noise floor, QRS
 amplitude and polarity, then shows live heart rate and quality for --seconds; ends with PASS or
-FAIL and the reasons, and writes the profile the daemon applies (DIR/<sensor-id>.json).
+FAIL and the reasons, and writes the profile the daemon applies (DIR/<sensor-id>.json; DIR is
+the daemon's calibration_dir from the configuration in force unless --dir says otherwise).
 Exit 0 on PASS, 1 on FAIL.
 `;
 
@@ -26,7 +27,8 @@ export async function run(argv: string[]): Promise<number> {
       'sensor-id': { type: 'string' },
       firmware: { type: 'string' },
       'reference-hr': { type: 'string' },
-      dir: { type: 'string', default: 'calibration' },
+      dir: { type: 'string' },
+      config: { type: 'string', short: 'c' },
       baud: { type: 'string' },
       fs: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -41,12 +43,14 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.device) throw new MotobioError('USAGE', `calibrate ecg: --device is required\n${USAGE}`);
   const cmd = 'calibrate ecg';
   const { runCalibration } = await import('../../calibration/session.js');
+  // Where the daemon reads profiles from: calibration_dir of the configuration in force.
+  const dir = values.dir ?? (await import('../../config/in-force.js')).configInForce(values.config !== undefined ? { file: values.config } : {}).config.calibration_dir;
   const r = await runCalibration({
     device: values.device,
     seconds: numberOption(cmd, 'seconds', values.seconds, 60),
     technician: values.technician ?? userInfo().username,
     unit: values.unit ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-'),
-    dir: values.dir,
+    dir,
     ...(values['sensor-id'] !== undefined ? { sensorId: values['sensor-id'] } : {}),
     ...(values.firmware !== undefined ? { firmware: values.firmware } : {}),
     ...(values['reference-hr'] !== undefined ? { referenceHrBpm: numberOption(cmd, 'reference-hr', values['reference-hr'], 0) } : {}),

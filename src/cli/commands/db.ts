@@ -61,9 +61,10 @@ export async function run(argv: string[]): Promise<number> {
   let path = values.db;
   let encryption: EncryptionSettings | undefined;
   if (path === undefined || values.config !== undefined) {
-    const { loadConfig, resolvePath } = await import('../../config/load.js');
-    const { config } = loadConfig(values.config !== undefined ? { file: values.config } : {});
-    path ??= resolvePath(config.store.path, process.cwd());
+    // The store the daemon uses, whatever the current directory (src/config/in-force.ts).
+    const { configInForce } = await import('../../config/in-force.js');
+    const { config } = configInForce(values.config !== undefined ? { file: values.config } : {});
+    path ??= config.store.path;
     encryption = config.store.encryption;
   }
   const store = await import('../../store/inspect.js');

@@ -94,7 +94,7 @@ async function sign(v: Record<string, string | boolean | undefined>, rest: strin
   if (!/^[1-9]\d*$/.test(vs) || !Number.isSafeInteger(version)) throw new MotobioError('USAGE', `keys sign: --version must be a whole number from 1 up (higher than the units' last ${kind} version), got "${vs}"`);
   const { readPrivateKey } = await import('../../update/keys.js');
   const { signUpdate } = await import('../../update/sign.js');
-  const { CONFIG_FILE_NAME } = await import('../../update/config-trial.js');
+  const { CONFIG_FILE_NAME } = await import('../../config/in-force.js');
   const key = readPrivateKey(v['key'] as string);
   if (!existsSync(path)) throw new MotobioError('USAGE', `keys sign: ${path} does not exist`);
   let files: [string, Buffer][];

@@ -32,10 +32,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   let base = values.url;
   if (base === undefined) {
-    const { loadConfig } = await import('../../config/load.js');
+    const { configInForce } = await import('../../config/in-force.js');
     const { DEFAULT_HEALTH_PORT } = await import('../../config/schema.js');
     try {
-      const { health } = loadConfig({ file: values.config }).config;
+      const { health } = configInForce(values.config !== undefined ? { file: values.config } : {}).config;
       base = `http://${health.host.includes(':') ? `[${health.host}]` : health.host}:${health.port}`;
     } catch (e) {
       base = `http://127.0.0.1:${DEFAULT_HEALTH_PORT}`;

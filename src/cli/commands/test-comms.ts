@@ -106,12 +106,12 @@ export async function run(argv: string[]): Promise<number> {
       },
     ];
   } else {
-    const { loadConfig, resolvePath } = await import('../../config/load.js');
+    const { configInForce } = await import('../../config/in-force.js');
     const { linkFromConfig } = await import('../../uplink/from-config.js');
-    const { config } = loadConfig(values.config !== undefined ? { file: values.config } : {});
+    const { config } = configInForce(values.config !== undefined ? { file: values.config } : {});
     device = config.device.id;
     prefix = config.uplink.topic_prefix;
-    links = config.uplink.links.map((l) => linkFromConfig(l, (p) => resolvePath(p, process.cwd())));
+    links = config.uplink.links.map((l) => linkFromConfig(l));
     if (links.length === 0) throw new MotobioError('CONFIG_INVALID', 'test comms: the configuration has no uplink.links; add at least one link (name, url) or pass --url');
   }
 
