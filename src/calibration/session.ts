@@ -70,30 +70,33 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
   const progress = o.onProgress ?? (() => undefined);
   const { parseDevice, createSource } = await import('../sources/factory.js');
   const { EcgChain } = await import('../signal/chain.js');
-  const { ChunkAligner } = await import('../sources/timeline.js');
+  const { SourceFeed } = await import('../sources/feed.js');
   const target = parseDevice(o.device);
   if (target.transport === 'ble' && o.mode === 'hr') throw new MotobioError('USAGE', 'calibrate ecg needs raw ECG; a heart-rate-only strap has nothing to calibrate');
   const source = await createSource(target, { ...o, ...(target.transport === 'ble' ? { mode: 'ecg' as const } : {}) });
 
   const t0 = performance.now();
   const elapsed = (): number => (performance.now() - t0) / 1000;
-  let chain: InstanceType<typeof EcgChain> | undefined;
-  const aligner = new ChunkAligner();
   const kept: number[] = [];
   const beats: Beat[] = [];
   let samples = 0;
   let leadOff = 0;
   let rrOnly = false;
-  source.on('samples', (c) => {
-    chain ??= new EcgChain({ fs: source.fs! });
-    const mv = aligner.push(c);
-    samples += c.mv.length;
-    for (let i = 0; i < mv.length; i++) {
-      if (Number.isNaN(mv[i])) leadOff++;
-      kept.push(mv[i]);
-    }
-    beats.push(...chain.push(mv).beats);
-  });
+  // Raw ECG only: an RR-only strap has nothing to calibrate (no chain for it).
+  const feed = new SourceFeed(
+    source,
+    (fs) => (fs ? new EcgChain({ fs }) : undefined),
+    (o) => {
+      if (!o.mv) return;
+      samples += o.mv.length;
+      for (let i = 0; i < o.mv.length; i++) {
+        if (Number.isNaN(o.mv[i])) leadOff++;
+        kept.push(o.mv[i]);
+      }
+      beats.push(...o.out.beats);
+    },
+  );
+  feed.attach();
   source.on('rr', () => {
     rrOnly = true;
   });
@@ -119,9 +122,9 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
       let nextReport = performance.now() + 1000;
       while (performance.now() < end && !ac.signal.aborted && source.status().state !== 'failed') {
         await sleep(Math.min(200, Math.max(1, end - performance.now())));
-        if (performance.now() >= nextReport && chain) {
+        if (performance.now() >= nextReport && feed.chain) {
           nextReport += 1000;
-          const f = chain.features();
+          const f = feed.chain.features();
           progress({
             step: 'measure',
             elapsedS: elapsed(),
@@ -146,7 +149,7 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
   const leadOffShare = samples ? leadOff / samples : 0;
   const m = measure(Float64Array.from(kept), fsNominal, beats);
   const hr = beats.length >= 3 ? (60 * (beats.length - 1)) / (beats[beats.length - 1].timeS - beats[0].timeS) : null;
-  const quality = chain ? chain.meanQuality(seconds) : 0;
+  const quality = feed.chain ? feed.chain.meanQuality(seconds) : 0;
 
   if (samples > 0) {
     if (Math.abs(fsMeasured - fsNominal) > MAX_RATE_ERROR * fsNominal) {

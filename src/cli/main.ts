@@ -22,22 +22,40 @@ function commandFile(name: string): URL | undefined {
   return existsSync(fileURLToPath(url)) ? url : undefined;
 }
 
-async function listCommands(): Promise<string> {
+/** Commands (all, or those of one group such as `test`), a line each with its summary. */
+async function listCommands(group?: string): Promise<string> {
   const { readdirSync } = await import('node:fs');
   const lines: string[] = [];
   for (const f of readdirSync(fileURLToPath(COMMANDS_DIR)).sort()) {
     if (!f.endsWith('.js')) continue;
+    const name = f.slice(0, -3);
+    if (group !== undefined && !name.startsWith(`${group}-`)) continue;
     const mod = (await import(new URL(f, COMMANDS_DIR).href)) as CommandModule;
-    lines.push(`  ${f.slice(0, -3).replace('-', ' ').padEnd(22)} ${mod.summary}`);
+    lines.push(`  ${name.replace('-', ' ').padEnd(22)} ${mod.summary}`);
   }
   return lines.join('\n');
 }
 
+const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
+
 export async function main(argv: string[]): Promise<number> {
   const [first, second, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    process.stdout.write(`usage: motobio <command> [options]\n\ncommands:\n${await listCommands()}\n`);
+  if (first === undefined || isHelp(first)) {
+    process.stdout.write(`usage: motobio <command> [options]\n       motobio --version\n\ncommands:\n${await listCommands()}\n\n"motobio <command> --help" tells more about each.\n`);
     return first === undefined ? 2 : 0;
+  }
+  if (first === '--version' || first === '-V') {
+    const { packageVersion } = await import('../core/package.js');
+    process.stdout.write(`motobio ${packageVersion()}\n`);
+    return 0;
+  }
+  // A group of commands (`motobio test`, `motobio config --help`): the group's own list.
+  if (!commandFile(first) && (second === undefined || isHelp(second))) {
+    const group = await listCommands(first);
+    if (group !== '') {
+      process.stdout.write(`usage: motobio ${first} <command> [options]\n\ncommands:\n${group}\n`);
+      return second === undefined ? 2 : 0;
+    }
   }
   let file: URL | undefined;
   let args: string[];
@@ -67,7 +85,10 @@ if (invokedDirectly) {
   }
   main(process.argv.slice(2)).then(
     (code) => {
+      // The command has its verdict: end with it, whatever a source's reconnect loop or a
+      // socket still holds open (a silent serial port kept `test bluetooth` alive for minutes).
       process.exitCode = code;
+      process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
     },
     (e: unknown) => {
       // A coded error is a user-facing problem: one clear line, no stack trace.

@@ -7,19 +7,11 @@
  */
 import type { StageContext } from '../core/context.js';
 import type { EcgSource } from '../sources/types.js';
-import type { ChainOutput } from '../signal/chain.js';
-import type { SignalFeatures } from '../signal/types.js';
+import type { SignalChain } from '../signal/stage.js';
 import type { DecisionHooks, DecisionStage } from '../inference/stage.js';
 import type { StoreStage } from '../store/stage.js';
 import type { UplinkStage } from '../uplink/stage.js';
 import type { UpdateDeps, UpdateService } from '../update/stage.js';
-
-/** The signal chain as the daemon drives it (src/signal/chain.ts EcgChain). */
-export interface SignalChain {
-  push(mv: Float64Array): ChainOutput;
-  pushRr(rrMs: readonly number[], timeS: number, contact?: boolean): ChainOutput;
-  features(): SignalFeatures;
-}
 
 export interface StageFactories {
   source?(ctx: StageContext): EcgSource | Promise<EcgSource>;

@@ -13,11 +13,11 @@
  * oldest waiting period is dropped and counted. Stopping ("pipeline flush") detaches from
  * the source, lets the queue drain and makes the outbox durable.
  */
-import { ChunkAligner } from '../sources/timeline.js';
+import { SourceFeed, type FeedOutput } from '../sources/feed.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../util/log.js';
 import { errorMessage, isMotobioError } from '../util/errors.js';
-import type { EcgSource, RrChunk, SampleChunk, SourceStatus } from '../sources/types.js';
+import type { EcgSource, SourceStatus } from '../sources/types.js';
 import type { Component } from './lifecycle.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { Stamp } from '../core/clock.js';
@@ -26,7 +26,7 @@ import type { OutboundRecord } from '../core/record.js';
 import type { ChainOutput } from '../signal/chain.js';
 import type { DecisionStage } from '../inference/stage.js';
 import type { StoreStage } from '../store/stage.js';
-import type { SignalChain } from './context.js';
+import type { SignalChain } from '../signal/stage.js';
 
 export const MAX_PENDING_DECISIONS = 8;
 
@@ -45,10 +45,8 @@ export interface PipelineParts {
 
 export class Pipeline implements Component {
   readonly name = 'pipeline';
-  private chain: SignalChain | undefined;
-  private readonly aligner = new ChunkAligner();
+  private feed: SourceFeed | undefined;
   private nextDecisionS: number | undefined;
-  private rrTimeS = 0;
   private lastArrivalMs = 0;
   private inflight: Promise<void> | undefined;
   private decidingSinceMs: number | undefined;
@@ -71,22 +69,20 @@ export class Pipeline implements Component {
   start(_signal: AbortSignal): Promise<void> {
     const source = this.parts.source;
     if (!source) return Promise.resolve();
-    const onSamples = (c: SampleChunk) => this.guard('samples', () => this.onSamples(source, c));
-    const onRr = (c: RrChunk) => this.guard('rr', () => this.onRr(source, c));
+    const makeChain = this.parts.makeChain;
+    const feed = (this.feed ??= new SourceFeed(source, (fs) => makeChain?.(fs), (o) => this.onOutput(o)));
+    feed.attach((what, fn) => this.guard(what, fn));
     const onStatus = (s: SourceStatus) => this.onStatus(s);
     const onWarning = (w: string) => this.log.warn({ source: source.id }, w);
     const onEnd = () => {
       this.log.info({ source: source.id }, 'source ended; the daemon keeps serving health and draining the outbox');
       this.ctx.telemetry.setStatus('source', { state: 'ended', detail: { id: source.id } });
     };
-    source.on('samples', onSamples);
-    source.on('rr', onRr);
     source.on('status', onStatus);
     source.on('warning', onWarning);
     source.on('end', onEnd);
     this.detach = () => {
-      source.off('samples', onSamples);
-      source.off('rr', onRr);
+      feed.detach();
       source.off('status', onStatus);
       source.off('warning', onWarning);
       source.off('end', onEnd);
@@ -114,32 +110,10 @@ export class Pipeline implements Component {
     }
   }
 
-  private chainFor(fs: number | undefined): SignalChain | undefined {
-    if (!this.chain && this.parts.makeChain) this.chain = this.parts.makeChain(fs);
-    return this.chain;
-  }
-
-  private onSamples(source: EcgSource, c: SampleChunk): void {
-    const chain = this.chainFor(source.fs);
-    if (!chain || !source.fs) return;
-    this.lastArrivalMs = c.receivedAtMs;
-    // Lost samples (sequence gaps, an unplug) come back as NaN so the timeline never shifts.
-    const mv = this.aligner.push(c);
-    if (mv.length === 0) return;
-    const out = chain.push(mv);
-    this.report(out, c.receivedAtMs);
-    this.maybeDecide((c.start + c.mv.length) / source.fs);
-  }
-
-  private onRr(source: EcgSource, c: RrChunk): void {
-    // A sensor that sends both (Polar H10) gets one chain with its sample rate.
-    const chain = this.chainFor(source.fs);
-    if (!chain) return;
-    this.lastArrivalMs = c.receivedAtMs;
-    for (const rr of c.rrMs) this.rrTimeS += rr / 1000;
-    const out = chain.pushRr(c.rrMs, this.rrTimeS, c.contact);
-    this.report(out, c.receivedAtMs);
-    this.maybeDecide(this.rrTimeS);
+  private onOutput(o: FeedOutput): void {
+    this.lastArrivalMs = o.receivedAtMs;
+    this.report(o.out, o.receivedAtMs);
+    this.maybeDecide(o.dataTimeS);
   }
 
   private onStatus(s: SourceStatus): void {
@@ -161,7 +135,7 @@ export class Pipeline implements Component {
     if (this.nextDecisionS === undefined) this.nextDecisionS = dataTimeS + this.periodS;
     if (dataTimeS < this.nextDecisionS) return;
     while (this.nextDecisionS <= dataTimeS) this.nextDecisionS += this.periodS;
-    const chain = this.chain;
+    const chain: SignalChain | undefined = this.feed?.chain;
     if (!chain) return;
     const features = chain.features();
     const stamp = this.ctx.clock.stamp();

@@ -3,7 +3,15 @@
  * with a technician's passed calibration (gain, polarity, measured rate) applied.
  */
 import type { CalibrationProfile } from '../calibration/profile.js';
-import { EcgChain } from './chain.js';
+import { EcgChain, type ChainOutput } from './chain.js';
+import type { SignalFeatures } from './types.js';
+
+/** The signal chain as the daemon and the source feed drive it (EcgChain). */
+export interface SignalChain {
+  push(mv: Float64Array): ChainOutput;
+  pushRr(rrMs: readonly number[], timeS: number, contact?: boolean): ChainOutput;
+  features(): SignalFeatures;
+}
 
 export function openChain(fs: number | undefined, calibration: CalibrationProfile['apply'] | undefined): EcgChain {
   return new EcgChain({

@@ -89,11 +89,8 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
     ...(o.serialOpen !== undefined ? { serialOpen: o.serialOpen } : {}),
   });
   const { EcgChain } = await import('../../signal/chain.js');
-  const { ChunkAligner } = await import('../../sources/timeline.js');
+  const { SourceFeed } = await import('../../sources/feed.js');
 
-  let rawChain: InstanceType<typeof EcgChain> | undefined;
-  const rrChain = new EcgChain({});
-  const aligner = new ChunkAligner();
   let samples = 0;
   let leadOffSamples = 0;
   let beats = 0;
@@ -102,22 +99,28 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
   let contactFalse = 0;
   let contactReports = 0;
   const t0 = performance.now();
-  source.on('samples', (c) => {
-    rawChain ??= new EcgChain({ fs: source.fs! });
-    const mv = aligner.push(c);
-    samples += c.mv.length;
-    for (const v of mv) if (Number.isNaN(v)) leadOffSamples++;
-    beats += rawChain.push(mv).beats.length;
-  });
-  source.on('rr', (c) => {
-    rrNotifications++;
-    rrNonZero += c.rrMs.filter((r) => r > 0).length;
-    if (c.contact !== undefined) {
-      contactReports++;
-      if (!c.contact) contactFalse++;
-    }
-    beats += rrChain.pushRr(c.rrMs, (c.receivedAtMs - t0) / 1000, c.contact).rr.length;
-  });
+  // The daemon's own loop (src/sources/feed.ts): one chain, on the data's timeline.
+  const feed = new SourceFeed(
+    source,
+    (fs) => new EcgChain(fs === undefined ? {} : { fs }),
+    (o) => {
+      if (o.mv) {
+        samples += o.mv.length;
+        for (const v of o.mv) if (Number.isNaN(v)) leadOffSamples++;
+        beats += o.out.beats.length;
+      }
+      if (o.rr) {
+        rrNotifications++;
+        rrNonZero += o.rr.rrMs.filter((r) => r > 0).length;
+        if (o.rr.contact !== undefined) {
+          contactReports++;
+          if (!o.rr.contact) contactFalse++;
+        }
+        beats += o.out.rr.length;
+      }
+    },
+  );
+  feed.attach();
   // Zero RR values are filtered by the source; count them from the raw notifications too.
   let zeroRrSeen = 0;
   source.on('rr', (c) => {
@@ -136,7 +139,8 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
   const streaming = 'streaming' in source ? (source as { streaming?: 'ecg' | 'hr' }).streaming : undefined;
   await source.stop();
 
-  const chain = rawChain ?? rrChain;
+  feed.detach();
+  const chain = feed.chain ?? new EcgChain({});
   const features = chain.features();
   const report = {
     ...base,
