@@ -86,8 +86,16 @@ export function expandRecords(paths: readonly string[]): string[] {
   for (const p of paths) {
     if (existsSync(p) && statSync(p).isDirectory()) {
       const entries = readdirSync(p, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-      const subdirs = entries.filter((e) => e.isDirectory()).map((e) => join(p, e.name));
-      for (const e of entries) if (e.isFile() && e.name.endsWith('.hea')) out.push(join(p, e.name.slice(0, -4)));
+      // A symlink counts as what it points to (a data folder assembled from links is still data).
+      const kind = (e: (typeof entries)[number]): 'dir' | 'file' | 'other' => {
+        if (e.isSymbolicLink()) {
+          const st = statSync(join(p, e.name), { throwIfNoEntry: false });
+          return st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : 'other';
+        }
+        return e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other';
+      };
+      const subdirs = entries.filter((e) => kind(e) === 'dir').map((e) => join(p, e.name));
+      for (const e of entries) if (kind(e) === 'file' && e.name.endsWith('.hea')) out.push(join(p, e.name.slice(0, -4)));
       out.push(...expandRecords(subdirs));
     } else {
       const base = recordBase(p);
