@@ -88,6 +88,24 @@ describe('motobio detect and eval', () => {
     expect(JSON.parse(readFileSync(ratchet, 'utf8'))).toEqual(pinned);
   });
 
+  it('eval reports a record in a folder it cannot score as skipped, with the reason, instead of dropping it', () => {
+    const db = join(dir, 'mixed');
+    mkdirSync(db, { recursive: true });
+    for (const ext of ['hea', 'dat', 'atr']) copyFileSync(`test/fixtures/mitdb-208-2min.${ext}`, join(db, `mitdb-208-2min.${ext}`));
+    // An annotation-only header (afdb's, 0 signals) and a record without annotations or an HR channel.
+    writeFileSync(join(db, 'annonly.hea'), 'annonly 0 250 9000000\n');
+    copyFileSync('test/fixtures/mitdb-208-2min.dat', join(db, 'noref.dat'));
+    writeFileSync(join(db, 'noref.hea'), readFileSync('test/fixtures/mitdb-208-2min.hea', 'utf8').replaceAll('mitdb-208-2min', 'noref'));
+    const r = motobio('eval', db, '--json');
+    expect(r.status).toBe(0);
+    const rep = JSON.parse(r.stdout) as { records: unknown[]; skipped: { record: string; database: string; reason: string }[] };
+    expect(rep.records).toHaveLength(1);
+    expect(rep.skipped.map((s) => s.record)).toEqual(['annonly', 'noref']);
+    expect(rep.skipped[0].reason).toMatch(/annonly\.hea: the record line gives "0" signals/);
+    expect(rep.skipped[1].reason).toBe('no reference annotations (.atr) and no HR channel to score against');
+    expect(r.stderr).toContain('eval: skipped mixed/noref: no reference annotations');
+  });
+
   it('a truncated record or an unknown channel is one clear line, not a stack trace', () => {
     copyFileSync('test/fixtures/mitdb-208-2min.hea', join(dir, 'mitdb-208-2min.hea'));
     writeFileSync(join(dir, 'mitdb-208-2min.dat'), Buffer.alloc(100));
