@@ -21,6 +21,24 @@ export default tseslint.config(
     },
   },
   {
+    // A test that does not run passes: no .only left behind (CI=true makes vitest refuse it too),
+    // no .skip/.todo, and no skipIf/runIf that lets a missing service turn a test into a pass.
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.name=/^(it|test|describe|suite|bench)$/][property.name=/^(only|skip|todo|skipIf|runIf)$/]",
+          message: 'Tests run or fail: no .only, .skip, .todo, .skipIf or .runIf (a missing service must fail the test).',
+        },
+        {
+          selector: "MemberExpression[object.type='MemberExpression'][object.object.name=/^(it|test|describe|suite|bench)$/][property.name=/^(only|skip|todo|skipIf|runIf)$/]",
+          message: 'Tests run or fail: no .only, .skip, .todo, .skipIf or .runIf (a missing service must fail the test).',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

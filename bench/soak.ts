@@ -112,6 +112,10 @@ export interface SoakResult {
   readonly byType: Readonly<Record<string, number>>;
   /** Signal time of the last features record the server got, s. */
   readonly lastFeaturesEndS: number;
+  /** Signal time of the first one, s: with the last, the periods the ride covered. */
+  readonly firstFeaturesEndS: number;
+  /** Seqs missing at the receiver below the highest it saw (lost on the way or never sent). */
+  readonly missing: number;
   readonly drainedAfterStop: number;
   readonly exitCode: number | null;
   readonly stderr: string;
@@ -210,12 +214,14 @@ export async function soak(opts: SoakOptions): Promise<SoakResult> {
   const device = 'soak-unit';
   const byType: Record<string, number> = {};
   let lastFeaturesEndS = 0;
+  let firstFeaturesEndS = Infinity;
   const rx = await Receiver.start({ link: { url: broker.url, mqttVersion: 4 } });
   rx.on('record', (r) => {
     if (r.device !== device) return;
     byType[r.type] = (byType[r.type] ?? 0) + 1;
     const endS = (r.data as { endS?: unknown } | undefined)?.endS;
     if (r.type === 'features' && typeof endS === 'number' && endS > lastFeaturesEndS) lastFeaturesEndS = endS;
+    if (r.type === 'features' && typeof endS === 'number' && endS < firstFeaturesEndS) firstFeaturesEndS = endS;
   });
   const healthPort = await freePort();
   const dbPath = join(dir, 'motobio.db');
@@ -380,8 +386,10 @@ export async function soak(opts: SoakOptions): Promise<SoakResult> {
     received: r?.received ?? 0,
     lost: produced - (r?.received ?? 0),
     duplicates: r?.duplicates ?? 0,
+    missing: r?.missing ?? 0,
     byType,
     lastFeaturesEndS,
+    firstFeaturesEndS: Number.isFinite(firstFeaturesEndS) ? firstFeaturesEndS : 0,
     drainedAfterStop,
     exitCode,
     stderr,

@@ -7,7 +7,8 @@
  * WAL and SHM, never deleted), a fresh store starts above every sequence number the old one
  * issued (the seq floor file), and the alarm shows on /status, /metrics, in the log with what
  * to do, and as a status record in the new store. An unusable path is refused with exit 78 and
- * a message, and nothing is touched.
+ * a message, and nothing is touched. The fresh store's records are counted by a receiver on a
+ * real mosquitto against what the 60-s record, replayed once, must produce (helpers/count.ts).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,10 +18,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, tempDir, writeSyntheticRecord } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 import { MAIN, firstGap, readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
+import { Tally, expectedRecords } from './helpers/count.js';
+import { startMosquitto } from '../helpers/brokers.js';
+import { Receiver } from '../../src/uplink/receiver.js';
 import { stringify } from 'yaml';
 
 const DEVICE = 'fault-db';
-const cleanups: (() => void)[] = [];
+const RECORD_S = 60;
+const PERIOD_S = 1;
+const cleanups: (() => void | Promise<void>)[] = [];
 let seedDir: string;
 let record: string;
 /** Highest seq the seed store issued (the new store must start above it). */
@@ -37,7 +43,7 @@ function workDir(): string {
 beforeAll(async () => {
   requireBuild();
   seedDir = workDir();
-  record = writeSyntheticRecord(seedDir, { seconds: 60, bpm: 72 });
+  record = writeSyntheticRecord(seedDir, { seconds: RECORD_S, bpm: 72 });
   // A real store made by the real daemon: a few dozen records, stopped cleanly (no WAL left).
   const d = await startDaemon(seedDir, replayConfig({ device: DEVICE, record, store: join(seedDir, 'state', 'motobio.db'), speed: 100, periodS: 1 }));
   await waitFor('the seed store to hold 40 records', async () => ((await d.status()).outbox.records ?? 0) >= 40, 60_000, 100);
@@ -46,9 +52,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(() => killAll());
-afterAll(() => {
+afterAll(async () => {
   killAll();
-  while (cleanups.length > 0) cleanups.pop()?.();
+  while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
 /** A copy of the seed store (with its seq floor) in a fresh state dir. */
@@ -125,12 +131,19 @@ describe('fault: corrupt database at start', () => {
       const before = Object.fromEntries(suffixes.map((s) => [s, sha(db + s)]));
       const floorSeq = readStore(join(seedDir, 'state', 'motobio.db')).nextSeq;
 
-      const d = await startDaemon(dir, replayConfig({ device: DEVICE, record, store: db, speed: 100, periodS: 1 }));
+      const broker = await startMosquitto();
+      cleanups.push(() => broker.close());
+      // The first seq of the fresh store is the unit's business: the receiver takes the first it sees,
+      // and a record lost at the start still shows, as received < expected.
+      const rx = await Receiver.start({ link: { url: broker.url }, start: 'first-seen' });
+      cleanups.push(() => rx.close());
+      const tally = new Tally(rx, DEVICE);
+      const d = await startDaemon(dir, replayConfig({ device: DEVICE, record, store: db, speed: 100, periodS: PERIOD_S, loop: false, links: [{ name: 'lo', url: broker.url }], batchMaxAgeS: 0.5 }));
       const status = await waitFor(
-        'the alarm and 20 records in the new store',
+        'the alarm',
         async () => {
           const s = await d.status();
-          return s.alarms.some((a) => a.code === 'STORE_CORRUPT_REPLACED') && (s.outbox.records ?? 0) >= 20 ? s : undefined;
+          return s.alarms.some((a) => a.code === 'STORE_CORRUPT_REPLACED') ? s : undefined;
         },
         60_000,
         100,
@@ -141,7 +154,13 @@ describe('fault: corrupt database at start', () => {
       expect(await d.metrics()).toMatch(/^motobio_alarm\{code="STORE_CORRUPT_REPLACED"\} 1$/m);
       const logged = d.proc.logs().find((l) => l['level'] === 50 && String(l['msg']).includes('was corrupt'));
       expect(logged?.['msg']).toMatch(/recovered from that file/);
+      const want = expectedRecords({ signalS: RECORD_S, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'STORE_CORRUPT_REPLACED raised' } } });
+      await waitFor('the replay to end and the outbox to drain', async () => {
+        const s = await d.status();
+        return s.components['source']?.state === 'ended' && s.outbox.records === 0;
+      }, 60_000, 100);
       expect(await d.stop()).toBe(0);
+      await waitFor(`the receiver to get the ${want.total} records the run must produce`, () => tally.received >= want.total, 15_000, 50);
 
       // Moved aside byte for byte, with its WAL/SHM; nothing deleted.
       const state = join(dir, 'state');
@@ -154,24 +173,22 @@ describe('fault: corrupt database at start', () => {
       }
 
       // The fresh store continues above everything the old one issued, without a gap.
-      const fresh = readStore(db);
-      const seqs = fresh.rows.map((r) => r.seq);
+      expect(tally.byType, want.rule).toEqual(want.byType);
+      const seqs = [...tally.seqs].sort((a, b) => a - b);
       expect(seqs[0]).toBeGreaterThan(seedMaxSeq);
       expect(seqs[0]).toBeGreaterThanOrEqual(floorSeq);
       expect(firstGap(seqs)).toBeUndefined();
-      const statusRec = fresh.rows.find((r) => r.type === 'status' && r.body['alarm'] === 'STORE_CORRUPT_REPLACED');
-      expect(statusRec?.body['state']).toBe('raised');
-      const produced = fresh.nextSeq - seqs[0];
-      const received = fresh.rows.length;
-      expect(received).toBe(produced);
+      const statusRec = tally.records.find((r) => r.type === 'status' && (r.data as Record<string, unknown>)['alarm'] === 'STORE_CORRUPT_REPLACED');
+      expect((statusRec?.data as Record<string, unknown> | undefined)?.['state']).toBe('raised');
       recordFaultResult({
         group: 'database',
         fault: `Corrupt store at start: ${v.fault}`,
         behaviour: `detected at open, moved aside as ${moved[0].replace(/\d/g, 'N')} with ${suffixes.length - 1} side files (unchanged), fresh store from seq ${seqs[0]} (old store ended at ${seedMaxSeq}); alarm STORE_CORRUPT_REPLACED on /status, /metrics, log and a status record`,
-        produced,
-        received,
-        lost: produced - received,
-        duplicates: 0,
+        expected: want.total,
+        expectedFrom: want.rule,
+        received: tally.received,
+        lost: want.total - tally.received,
+        duplicates: tally.duplicates,
         figures: { old_max_seq: seedMaxSeq, new_first_seq: seqs[0] },
       });
     }, 120_000);
@@ -207,7 +224,7 @@ describe('fault: a store path the daemon cannot use', () => {
       group: 'database',
       fault: 'Store file unreadable to the daemon user (permissions)',
       behaviour: 'refused at start with exit 78 (systemd does not restart) and a message naming store.path and the fix; file unchanged, nothing moved or deleted',
-      produced: null,
+      expected: null,
       received: null,
       lost: null,
       duplicates: null,
@@ -230,7 +247,7 @@ describe('fault: a store path the daemon cannot use', () => {
       group: 'database',
       fault: 'A directory in place of the store file',
       behaviour: 'refused at start with exit 78 and a message naming store.path and the fix; the directory is left as it was',
-      produced: null,
+      expected: null,
       received: null,
       lost: null,
       duplicates: null,

@@ -7,13 +7,16 @@
  *    free-space watch raises DISK_LOW (/status, /metrics, log with what to do) and the store
  *    evicts by priority (status and features first, safety events never). Then the filesystem
  *    is filled to the last byte: the daemon keeps running. Then space returns (fillers deleted):
- *    the alarm clears. Then the broker lets it in: everything still stored arrives, and every
- *    seq the unit issued is received, still stored, or announced as evicted: none lost.
+ *    the alarm clears. Then the broker lets it in: the backlog drains. The record (100 minutes of
+ *    signal) is replayed once, so what the run must produce follows from its length and the
+ *    configuration (helpers/count.ts); every one of those records is received or announced as
+ *    evicted: none lost.
  * 2. The store itself at SQLITE_FULL (a 1 MB tmpfs, no free-space watch, so SQLite really runs
  *    out): every append either returns (and is then kept) or throws DISK_FULL; nothing the store
  *    acknowledged is lost, it reopens intact, and appends work again once the tmpfs is grown.
  *    This is the path the daemon's free-space watch normally keeps it away from, so it is
- *    driven directly.
+ *    driven directly; what it acknowledged is then drained by the real uplink and counted by a
+ *    receiver.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ import { startAedes, type AedesBroker } from '../helpers/brokers.js';
 import { getText, killAll, tempDir } from '../daemon/helpers.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 import { Outbox } from '../../src/store/outbox.js';
+import { Uplink } from '../../src/uplink/uplink.js';
+import { Tally, expectedRecords } from './helpers/count.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { recordFaultResult } from './report.js';
 import { readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
@@ -31,6 +36,9 @@ import { fill, mountTmpfs, type Tmpfs } from './helpers/tmpfs.js';
 import { writeSegmentedRecord } from './helpers/record.js';
 
 const MB = 1024 * 1024;
+/** 40 s of beats then 10 s without (sensor_lost fires once per stretch), 120 times: 100 minutes of signal. */
+const PASSES = 120;
+const PERIOD_S = 1;
 const cleanups: (() => void | Promise<void>)[] = [];
 
 beforeAll(() => requireBuild());
@@ -62,10 +70,14 @@ describe('fault: disk full', () => {
     const work = tempDir('motobio-fault-disk-');
     cleanups.push(work.cleanup);
     const fsys = mount(32 * MB);
-    const record = writeSegmentedRecord(work.path, [
-      { bpm: 72, seconds: 40 },
-      { bpm: 0, seconds: 10 },
-    ]);
+    const record = writeSegmentedRecord(
+      work.path,
+      Array.from({ length: PASSES }, () => [
+        { bpm: 72, seconds: 40 },
+        { bpm: 0, seconds: 10 },
+      ]).flat(),
+    );
+    const signalS = PASSES * 50;
     const store = join(fsys.path, 'state', 'motobio.db');
     fill(join(fsys.path, 'filler-1'), fsys.freeBytes() - 10 * MB);
     const t0 = Date.now();
@@ -80,6 +92,7 @@ describe('fault: disk full', () => {
       done(null, gateOpen || client.id.startsWith('motobio-receive'));
     const receiver = await Receiver.start({ link: { url: broker.url, mqttVersion: 4 }, start: 1 });
     cleanups.push(() => receiver.close());
+    const tally = new Tally(receiver, 'fault-disk');
     const got = new Map<number, string>();
     const alarmRecords: string[] = [];
     receiver.on('record', (r) => {
@@ -90,7 +103,7 @@ describe('fault: disk full', () => {
 
     const d = await startDaemon(
       work.path,
-      replayConfig({ device: 'fault-disk', record, store, speed: 400, periodS: 1, rules: { no_beat_s: 5 }, links: [{ name: 'lte', url: broker.url, keepalive_s: 5 }] }),
+      replayConfig({ device: 'fault-disk', record, store, speed: 400, periodS: PERIOD_S, loop: false, batchMaxAgeS: 0.5, rules: { no_beat_s: 5 }, links: [{ name: 'lte', url: broker.url, keepalive_s: 5 }] }),
     );
     const evictionLines = () => d.proc.logs().filter((l) => String(l['msg']).startsWith('store over its disk budget'));
 
@@ -130,11 +143,9 @@ describe('fault: disk full', () => {
     expect(await d.metrics()).toMatch(/^motobio_alarm\{code="DISK_LOW"\} 0$/m);
     expect(d.proc.logs().some((l) => String(l['msg']).startsWith('disk has room again'))).toBe(true);
 
-    // 4. The broker lets the unit in: the backlog drains.
-    // Drained: every safety event and decision stored when the gate opened arrives (read from
-    // the live store through a second SQLite connection). Features and status records leave in
-    // batches of 500 / 200 or after 120 s (the uplink's batching), so what has not arrived at
-    // the stop stays stored and is counted as such.
+    // 4. The broker lets the unit in: the backlog drains. First every safety event and decision
+    // stored when the gate opened (read from the live store through a second SQLite connection),
+    // then, once the replay has ended, everything.
     const atGate = storedSeqs(store);
     const backlog = atGate.length;
     const urgent = atGate.filter((r) => r.type === 'safety' || r.type === 'decision').map((r) => r.seq);
@@ -144,41 +155,55 @@ describe('fault: disk full', () => {
     await waitFor(`the ${urgent.length} safety and decision records stored when the gate opened to arrive`, () => urgent.every((q) => got.has(q)), 45_000, 200);
     mark('drained');
     const drained = await d.status();
+    await waitFor('the replay to end and the outbox to drain', async () => {
+      const s = await d.status();
+      return s.components['source']?.state === 'ended' && s.outbox.records === 0;
+    }, 90_000, 200);
+    mark('ended');
     expect(await d.stop()).toBe(0);
 
-    // The count: every seq issued is received, still stored, or evicted (and counted as such).
+    // The count: what 100 minutes of signal must produce, against what the receiver got and what
+    // the unit announced it evicted (eviction notices in its batches).
+    const alarmChanges = diskFullRaised ? 4 : 2;
+    const want = expectedRecords({
+      signalS,
+      periodS: PERIOD_S,
+      extra: {
+        clock: { n: 1, why: 'the start anchor' },
+        safety: { n: PASSES, why: 'sensor_lost once per 10-s stretch without a beat' },
+        status: { n: alarmChanges, why: diskFullRaised ? 'DISK_LOW and DISK_FULL raised and cleared' : 'DISK_LOW raised and cleared' },
+      },
+    });
+    await waitFor(`the receiver to account for the ${want.total} records the run must produce`, () => tally.received + tally.evicted >= want.total, 30_000, 100);
     const { rows, nextSeq, evicted } = readStore(store);
-    const produced = nextSeq - 1;
-    const stored = new Set(rows.map((r) => r.seq));
-    let unaccounted = 0;
-    for (let s = 1; s <= produced; s++) if (!got.has(s) && !stored.has(s)) unaccounted++;
     const evictedTotal = Object.values(evicted).reduce((a, b) => a + b, 0);
-    const lost = unaccounted - evictedTotal;
-    const report = receiver.stats().devices['fault-disk'];
+    expect(rows, 'records left in the store after the drain').toEqual([]);
+    expect(tally.evicted, 'evictions announced to the receiver = the store\'s eviction counters').toBe(evictedTotal);
+    expect(nextSeq - 1, 'cross-check: seqs the store issued').toBe(want.total);
+    expect(tally.missing, 'gaps nobody announced').toBe(0);
     expect(evicted['safety'] ?? 0).toBe(0);
     expect(evicted['features'] ?? 0).toBeGreaterThan(0);
+    expect(tally.byType['safety'], 'every safety event arrived').toBe(want.byType['safety']);
+    const lost = want.total - tally.received - tally.evicted;
     expect(lost).toBe(0);
-    const safetyReceived = [...got.values()].filter((t) => t === 'safety').length + rows.filter((r) => r.type === 'safety').length;
-    // Safety events were made all along and none was evicted (lost is 0, so each arrived or is stored).
-    expect(drained.counters.safetyTriggers).toBeGreaterThanOrEqual(3);
-    expect(safetyReceived).toBeGreaterThanOrEqual(drained.counters.safetyTriggers);
-    // The alarm's clearing went to the server as a status record (received, or stored waiting for
-    // its batch); the raise was written too, though as a status record it may have been evicted.
-    for (const r of rows) if (r.type === 'status' && typeof r.body['alarm'] === 'string') alarmRecords.push(`${String(r.body['alarm'])} ${String(r.body['state'])}`);
+    // The alarm's clearing went to the server as a status record; the raise was written too,
+    // though as a status record it may have been evicted.
     expect(alarmRecords).toContain('DISK_LOW cleared');
     recordFaultResult({
       group: 'disk',
       fault: 'State directory on a 32 MB tmpfs (budget 512 MB): filled to 8 MB reserve, then to the last byte, then space returns',
-      behaviour: `kept running (healthz 200 at 0 bytes free${diskFullRaised ? ', DISK_FULL raised and records held in memory' : ', appends reused freed pages'}); DISK_LOW on /status, /metrics and log, cleared when space returned; evicted ${Object.entries(evicted).map(([p, n]) => `${n} ${p}`).join(', ')} (lowest priority first, no safety events); the ${urgent.length} safety and decision records of the ${backlog} stored when the broker let it in arrived (features and status follow their 120-s batches)`,
-      produced,
-      received: got.size,
+      behaviour: `kept running (healthz 200 at 0 bytes free${diskFullRaised ? ', DISK_FULL raised and records held in memory' : ', appends reused freed pages'}); DISK_LOW on /status, /metrics and log, cleared when space returned; evicted ${Object.entries(evicted).map(([p, n]) => `${n} ${p}`).join(', ')} (lowest priority first, no safety events, each announced to the server); the ${urgent.length} safety and decision records of the ${backlog} stored when the broker let it in arrived first, then the rest`,
+      expected: want.total,
+      expectedFrom: want.rule,
+      received: tally.received,
+      evicted: tally.evicted,
       lost,
-      duplicates: report?.duplicates ?? 0,
-      figures: { backlog_at_gate: backlog, urgent_at_gate: urgent.length, evicted: evictedTotal, still_stored: rows.length, safety_records: safetyReceived, decisions_while_full: whileFull.counters.decisions - beforeFull, ...phaseS },
+      duplicates: tally.duplicates,
+      figures: { backlog_at_gate: backlog, urgent_at_gate: urgent.length, safety_records: tally.byType['safety'] ?? 0, decisions_while_full: whileFull.counters.decisions - beforeFull, safety_triggers_at_drain: drained.counters.safetyTriggers, ...phaseS },
     });
-  }, 150_000);
+  }, 180_000);
 
-  it('the store at SQLITE_FULL: appends fail with DISK_FULL, nothing acknowledged is lost, writes resume when space returns', () => {
+  it('the store at SQLITE_FULL: appends fail with DISK_FULL, nothing acknowledged is lost, writes resume when space returns', async () => {
     const fsys = mount(1 * MB);
     const path = join(fsys.path, 'outbox.db');
     const open = () => Outbox.open(path, { deviceId: 'fault-full', diskBudgetBytes: 64 * MB, integrityCheck: 'quick' });
@@ -217,16 +242,38 @@ describe('fault: disk full', () => {
     fsys.remount(8 * MB);
     const after = box.append([{ type: 'features', priority: 'features', payload }]);
     expect(after.firstSeq).toBeGreaterThan(acked[acked.length - 1]);
-    box.close();
+    acked.push(after.firstSeq);
+
+    // What the store acknowledged (counted by the test from append's answers) goes out through
+    // the real uplink; a receiver counts it, with the evictions the store announces.
+    const broker = await startAedes();
+    cleanups.push(() => broker.close());
+    const receiver = await Receiver.start({ link: { url: broker.url, mqttVersion: 4 }, start: 1 });
+    cleanups.push(() => receiver.close());
+    const tally = new Tally(receiver, 'fault-full');
+    const uplink = new Uplink(box, { deviceId: 'fault-full', links: [{ name: 'lo', url: broker.url, mqttVersion: 4 }], batchMaxAgeMs: { safety: 0, decision: 0, features: 0, status: 0, raw: 0 } });
+    uplink.start();
+    try {
+      await waitFor(`the receiver to account for the ${acked.length} acknowledged records`, () => tally.received + tally.evicted >= acked.length, 60_000, 100);
+    } finally {
+      await uplink.stop(1500);
+      box.close();
+    }
+    const lost = acked.length - tally.received - tally.evicted;
+    expect(tally.missing, 'gaps nobody announced').toBe(0);
+    expect(tally.evicted).toBe(stats.evictedTotal);
+    expect(lost).toBe(0);
     recordFaultResult({
       group: 'disk',
       fault: 'Store at SQLITE_FULL on a 1 MB tmpfs (no free-space watch; store level)',
-      behaviour: `${fullErrors} appends refused with DISK_FULL (never another error), ${evictedByRetry} records evicted by the SQLITE_FULL retry (${evictedSafety} safety); reopened on the still-full disk intact (not taken for corruption) with every acknowledged record not evicted; writes resumed after remount to 8 MB`,
-      produced: acked.length,
-      received: present.size,
-      lost: missing.length - stats.evictedTotal,
-      duplicates: 0,
+      behaviour: `${fullErrors} appends refused with DISK_FULL (never another error), ${evictedByRetry} records evicted by the SQLITE_FULL retry (${evictedSafety} safety); reopened on the still-full disk intact (not taken for corruption) with every acknowledged record not evicted; writes resumed after remount to 8 MB; then drained by the uplink`,
+      expected: acked.length,
+      expectedFrom: `appends the store acknowledged (counted by the test from append's answers; ${fullErrors} refused with DISK_FULL are not owed)`,
+      received: tally.received,
+      evicted: tally.evicted,
+      lost,
+      duplicates: tally.duplicates,
       figures: { disk_full_errors: fullErrors, evicted: stats.evictedTotal },
     });
-  }, 60_000);
+  }, 90_000);
 });

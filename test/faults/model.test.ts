@@ -4,6 +4,8 @@
  * all. Each time it starts on the safety rules alone, raises MODEL_UNAVAILABLE (/status,
  * /metrics, a log line with what to do, a status record), and the safety rules still fire on a
  * replayed record whose heart rate (130 bpm) is above the configured limit (100 bpm).
+ * The 120-s record is replayed once; what it must produce (helpers/count.ts) is counted by a
+ * receiver on a real mosquitto, not read from the unit's store.
  */
 import { cpSync, readFileSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,9 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, killAll, tempDir, writeSyntheticRecord } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
-import { firstGap, readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
+import { replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
+import { Tally, expectedRecords } from './helpers/count.js';
+import { startMosquitto } from '../helpers/brokers.js';
+import { Receiver } from '../../src/uplink/receiver.js';
 
-const cleanups: (() => void)[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
+const RECORD_S = 120;
+const PERIOD_S = 5;
 
 function workDir(): string {
   const t = tempDir('motobio-fault-model-');
@@ -23,9 +30,9 @@ function workDir(): string {
 
 beforeAll(() => requireBuild());
 afterEach(() => killAll());
-afterAll(() => {
+afterAll(async () => {
   killAll();
-  while (cleanups.length > 0) cleanups.pop()?.();
+  while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
 /** A copy of the shipped models in `dir`/models, broken by `breakIt`; returns model_dir. */
@@ -74,10 +81,18 @@ describe('fault: corrupt or missing model', () => {
   for (const v of variants) {
     it(`${v.fault}: rules only, alarm raised, safety rules still fire`, async () => {
       const dir = workDir();
-      const record = writeSyntheticRecord(dir, { seconds: 120, bpm: 130 });
+      const record = writeSyntheticRecord(dir, { seconds: RECORD_S, bpm: 130 });
       const store = join(dir, 'state', 'motobio.db');
       const modelDir = v.modelDir(dir);
-      const d = await startDaemon(dir, replayConfig({ device: 'fault-model', record, store, speed: 20, modelDir, rules: { hr_high_bpm: 100 } }));
+      const broker = await startMosquitto();
+      cleanups.push(() => broker.close());
+      const rx = await Receiver.start({ link: { url: broker.url } });
+      cleanups.push(() => rx.close());
+      const tally = new Tally(rx, 'fault-model');
+      const d = await startDaemon(
+        dir,
+        replayConfig({ device: 'fault-model', record, store, speed: 20, modelDir, rules: { hr_high_bpm: 100 }, periodS: PERIOD_S, loop: false, links: [{ name: 'lo', url: broker.url }], batchMaxAgeS: 0.5 }),
+      );
       const status = await waitFor(
         'the alarm, rules_only, and a safety trigger',
         async () => {
@@ -96,30 +111,38 @@ describe('fault: corrupt or missing model', () => {
       expect(metrics).toMatch(/^motobio_safety_triggers_total\{rule="hr_high"\} [1-9]/m);
       const logged = d.proc.logs().find((l) => l['code'] === 'MODEL_UNAVAILABLE');
       expect(logged?.['msg']).toMatch(/Reinstall the model/);
+      // 130 bpm from the start: hr_high holds after 20 s and repeats only after 120 s, so it fires once.
+      const want = expectedRecords({
+        signalS: RECORD_S,
+        periodS: PERIOD_S,
+        extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'MODEL_UNAVAILABLE raised' }, safety: { n: 1, why: 'hr_high once: held 20 s, repeats after 120 s' } },
+      });
+      await waitFor('the replay to end and the outbox to drain', async () => {
+        const s = await d.status();
+        return s.components['source']?.state === 'ended' && s.outbox.records === 0;
+      }, 60_000, 100);
       expect(await d.stop()).toBe(0);
+      await waitFor(`the receiver to get the ${want.total} records the run must produce`, () => tally.received >= want.total, 15_000, 50);
 
-      const { rows, nextSeq } = readStore(store);
-      const seqs = rows.map((r) => r.seq);
-      expect(firstGap(seqs)).toBeUndefined();
-      const decisions = rows.filter((r) => r.type === 'decision');
-      expect(decisions.length).toBeGreaterThan(0);
+      expect(tally.byType, want.rule).toEqual(want.byType);
+      expect(tally.missing).toBe(0);
+      const decisions = tally.records.filter((r) => r.type === 'decision');
+      const body = (r: { data?: unknown }) => (r.data ?? {}) as Record<string, unknown>;
       // Every decision was made without a model; the ones while the rule fired came from it.
-      expect(decisions.every((r) => r.body['model'] === null)).toBe(true);
-      expect(decisions.some((r) => r.body['source'] === 'safety' && r.body['name'] === 'safety_alert')).toBe(true);
-      const safety = rows.filter((r) => r.type === 'safety');
-      expect(safety.length).toBeGreaterThanOrEqual(1);
-      expect(safety[0].body['name']).toBe('hr_high');
-      expect(rows.some((r) => r.type === 'status' && r.body['alarm'] === 'MODEL_UNAVAILABLE' && r.body['state'] === 'raised')).toBe(true);
-      const produced = nextSeq - seqs[0];
-      expect(rows.length).toBe(produced);
+      expect(decisions.every((r) => body(r)['model'] === null)).toBe(true);
+      expect(decisions.some((r) => body(r)['source'] === 'safety' && body(r)['name'] === 'safety_alert')).toBe(true);
+      const safety = tally.records.filter((r) => r.type === 'safety');
+      expect(body(safety[0])['name']).toBe('hr_high');
+      expect(tally.records.some((r) => r.type === 'status' && body(r)['alarm'] === 'MODEL_UNAVAILABLE' && body(r)['state'] === 'raised')).toBe(true);
       recordFaultResult({
         group: 'model',
         fault: `Model: ${v.fault}`,
         behaviour: `started on the safety rules alone (inference rules_only); alarm MODEL_UNAVAILABLE on /status, /metrics, log and a status record; ${safety.length} hr_high safety records, ${decisions.length} decisions, none from a model`,
-        produced,
-        received: rows.length,
-        lost: produced - rows.length,
-        duplicates: 0,
+        expected: want.total,
+        expectedFrom: want.rule,
+        received: tally.received,
+        lost: want.total - tally.received,
+        duplicates: tally.duplicates,
         figures: { safety_records: safety.length, decisions: decisions.length },
       });
     }, 90_000);

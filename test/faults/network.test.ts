@@ -5,8 +5,9 @@
  * loss, and 100-300 ms round trip with jitter from a delaying proxy whose upstream crosses the
  * lte veth). The server-side Receiver (`motobio receive`) connects over a third, fault-free veth,
  * so counting never suffers the faults. Each case replays a finite synthetic ride at high speed,
- * lets the outbox drain, stops the daemon cleanly and counts: produced (highest seq the store
- * issued), received (distinct), lost, duplicates dropped.
+ * lets the outbox drain, stops the daemon cleanly and counts: expected (from the ride's length
+ * and the decision period: helpers/count.ts), received by type and duplicates at the receiver,
+ * lost = expected - received; the store's own sequence is only a cross-check.
  * Needs root, iproute2, nftables and mosquitto, and `npm run build` (the daemon runs from dist/).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,11 +21,14 @@ import { killAll, waitFor } from '../daemon/helpers.js';
 import { NetLab, requireNetTools, sh, startDelayProxy, startMosquittoInNs, sweepStaleNamespaces, type DelayProxy, type NsBroker } from '../helpers/netns.js';
 import { recordFaultResult } from './report.js';
 import { startNetDaemon, storeCounts, type DaemonLink, type NetDaemon, type StatusView } from './net/daemon.js';
+import { Tally, expectedRecords } from './helpers/count.js';
 
 const DEVICE = 'bike-net';
 const SPEED = 50;
 const WIFI = { name: 'wifi', rateKbit: 20_000, lossPct: 0.2 };
 const LTE_DELAY = { minMs: 50, maxMs: 150 };
+/** startNetDaemon's default decision period. */
+const PERIOD_S = 2;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,6 +73,7 @@ async function rig(lteLossPct: number) {
   cleanups.push(() => proxy.close());
   const receiver = await Receiver.start({ link: { url: broker.url(srv), localAddress: srv.hostAddr }, sessionId: `server-${randomBytes(4).toString('hex')}` });
   cleanups.push(() => receiver.close());
+  const tally = new Tally(receiver, DEVICE);
   const batches: BatchSeen[] = [];
   receiver.on('batch', (b) => batches.push({ at: Date.now(), records: b.records, duplicates: b.duplicates }));
   const wifi = lab.link('wifi');
@@ -78,16 +83,16 @@ async function rig(lteLossPct: number) {
   };
   /** The retained status the daemon published for a link, as the server sees it. */
   const linkStatus = (link: string) => receiver.stats().status[`${DEVICE}/${link}`] as { state: string; at: number } | undefined;
-  return { dir, lab, broker, proxy, receiver, batches, links, linkStatus };
+  return { dir, lab, broker, proxy, receiver, tally, batches, links, linkStatus };
 }
 
 type Rig = Awaited<ReturnType<typeof rig>>;
 
-async function daemon(r: Rig, links: DaemonLink[], o: { recordS: number; holdS: number; batchMaxAgeS?: number }): Promise<NetDaemon> {
+async function daemon(r: Rig, links: DaemonLink[], o: { recordS: number; holdS: number; batchMaxAgeS?: number }): Promise<NetDaemon & { recordS: number }> {
   const d = await startNetDaemon({ dir: r.dir, device: DEVICE, links, recordS: o.recordS, speed: SPEED, holdS: o.holdS, batchMaxAgeS: o.batchMaxAgeS ?? 0.5 });
   cleanups.push(() => d.proc.kill('SIGKILL'));
   await waitFor('the daemon to run and deliver its first batch', async () => (await d.status())?.state === 'running' && r.batches.length > 0, 60_000, 100);
-  return d;
+  return Object.assign(d, { recordS: o.recordS });
 }
 
 async function statusOf(d: NetDaemon): Promise<StatusView> {
@@ -97,7 +102,8 @@ async function statusOf(d: NetDaemon): Promise<StatusView> {
 }
 
 /** Waits for the ride to end and the outbox to empty, stops the daemon, and counts. */
-async function drainAndCount(r: Rig, d: NetDaemon) {
+async function drainAndCount(r: Rig, d: NetDaemon & { recordS: number }) {
+  const want = expectedRecords({ signalS: d.recordS, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' } } });
   await waitFor(
     'the replay to end and the outbox to drain',
     async () => {
@@ -109,19 +115,20 @@ async function drainAndCount(r: Rig, d: NetDaemon) {
   );
   const last = await statusOf(d);
   await d.stop();
-  const { produced, undelivered } = storeCounts(d.dbPath);
-  await waitFor(`the receiver to see all ${produced} records`, () => (receiver(r)?.received ?? 0) >= produced, 15_000, 50);
+  await waitFor(`the receiver to see the ${want.total} records the ride must produce`, () => r.tally.received >= want.total, 15_000, 50);
   const rep = receiver(r);
   if (!rep) throw new Error(`the receiver saw nothing from ${DEVICE}`);
   const duplicates = r.batches.reduce((s, b) => s + b.duplicates, 0);
-  expect(undelivered, 'records still in the store after the drain').toBe(0);
-  expect(rep.maxSeq, 'highest seq the receiver saw').toBe(produced);
-  expect(rep.received, 'distinct records received').toBe(produced);
+  expect(r.tally.byType, `records by type at the receiver (${want.rule})`).toEqual(want.byType);
+  expect(rep.received, 'distinct records received').toBe(want.total);
   expect(rep.missing).toBe(0);
   expect(rep.duplicates).toBe(duplicates);
   expect(r.receiver.stats().badMessages).toBe(0);
-  expect(produced, 'the ride produced records').toBeGreaterThan(200);
-  return { counts: { produced, received: rep.received, lost: produced - rep.received, duplicates }, switches: last.switches };
+  // Cross-check only: the store issued as many seqs as the ride must produce and kept none back.
+  const { produced, undelivered } = storeCounts(d.dbPath);
+  expect(undelivered, 'records still in the store after the drain').toBe(0);
+  expect(produced, 'seqs the store issued').toBe(want.total);
+  return { counts: { expected: want.total, expectedFrom: want.rule, received: rep.received, lost: want.total - rep.received, duplicates }, switches: last.switches };
 }
 
 function receiver(r: Rig) {
@@ -153,7 +160,7 @@ describe('network faults (real daemon, mosquitto in a network namespace)', () =>
     recordFaultResult({
       group: 'network',
       fault: '4G only: 5 % loss each way, 2 Mbit/s tbf, 100-300 ms RTT with jitter',
-      behaviour: `all ${c.produced} records delivered over the lossy link; ${c.duplicates} resent duplicates dropped`,
+      behaviour: `all ${c.received} records delivered over the lossy link; ${c.duplicates} resent duplicates dropped`,
       ...c,
       figures: { packets_dropped: dropped, batches: r.batches.length, lte_connections: r.proxy.accepted, case_s: Math.round((Date.now() - t0) / 1000) },
     });

@@ -75,7 +75,7 @@ describe('keys', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
     expect(readKeyFile(out).key.length).toBe(32);
     await expect(dbCommand(['keygen', '--out', out])).rejects.toThrow(/never overwritten/);
-    recordFaultResult({ group: 'at-rest', fault: 'key file group-readable or of the wrong length', behaviour: 'refused when loaded, the message names the mode or length and the fix (chmod 600 / motobio db keygen); raw, base64 and hex keys give the same key id', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'at-rest', fault: 'key file group-readable or of the wrong length', behaviour: 'refused when loaded, the message names the mode or length and the fix (chmod 600 / motobio db keygen); raw, base64 and hex keys give the same key id', expected: null, received: null, lost: null, duplicates: null });
   });
 });
 
@@ -109,10 +109,11 @@ describe('sealed records', () => {
       group: 'at-rest',
       fault: 'database and WAL searched for plaintext (marker, feature value, ECG chunk)',
       behaviour: 'none found with store.encryption on (all three found in the unencrypted control store)',
-      produced: 4,
+      expected: null,
       received: null,
       lost: null,
       duplicates: null,
+      figures: { records: 4 },
     });
   });
 
@@ -152,10 +153,11 @@ describe('sealed records', () => {
       group: 'at-rest',
       fault: 'store opened with the wrong key',
       behaviour: 'records held, RECORD_UNREADABLE alarm naming the key id and old_key_files; db export refuses; nothing deleted; with the old key added all open',
-      produced: 6,
+      expected: null,
       received: null,
-      lost: 0,
+      lost: null,
       duplicates: null,
+      figures: { records: 6 },
     });
   });
 
@@ -207,10 +209,11 @@ describe('sealed records', () => {
       group: 'at-rest',
       fault: 'one ciphertext byte flipped, one sealed body copied onto another row',
       behaviour: 'both detected by the GCM tag: RECORD_UNREADABLE alarm naming the seq, kept in the store, never sent; the other 20 delivered intact (JSON and ECG samples compared)',
-      produced: 22,
-      received: got.length,
-      lost: 0,
-      duplicates: 0,
+      expected: 20,
+      expectedFrom: '22 records appended by the test, 2 of them altered on disk and held: 20 owed',
+      received: new Set(got.map((r) => r.seq)).size,
+      lost: 20 - new Set(got.map((r) => r.seq)).size,
+      duplicates: receiver.stats().devices['bike-a']?.duplicates ?? 0,
       figures: { held: 2 },
     });
   }, 60_000);

@@ -89,7 +89,7 @@ async function expectRefused(fault: string, cfg: LinkConfig, kind: string, words
     expect(msg, `${where}: ${msg}`).toContain(`TLS refused (${kind}`);
     expect(msg, `${where}: ${msg}`).toMatch(words);
   }
-  recordFaultResult({ group: 'tls', fault, behaviour: `refused, nothing sent; message: "${comms.replace(/^link \S+ \(\S+\): /, '').slice(0, 160)}"`, produced: 1, received: 0, lost: null, duplicates: null });
+  recordFaultResult({ group: 'tls', fault, behaviour: `refused, nothing sent; message: "${comms.replace(/^link \S+ \(\S+\): /, '').slice(0, 160)}"`, expected: null, received: null, lost: null, duplicates: null, figures: { records_kept: 1 } });
 }
 
 describe('mqtts refusals name the cause', () => {

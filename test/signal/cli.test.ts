@@ -43,29 +43,67 @@ describe('motobio detect and eval', () => {
 
   it('eval scores a record without annotations on its HR channel (drivedb)', () => {
     const r = motobio('eval', 'src/sources/recordings/drive05-ecg-5min', '--json');
-    const rep = JSON.parse(r.stdout) as { hrOnly: { hrMaeBpm: number; windows: number }[] };
+    const rep = JSON.parse(r.stdout) as { hrOnly: { hrMaeBpm: number; windows: number; refWindows: number; missedWindows: number; hrMissedPct: number }[] };
     expect(rep.hrOnly[0].windows).toBeGreaterThan(20);
+    // Windows the detector found too few beats in are counted beside the mean, not dropped unseen.
+    expect(rep.hrOnly[0].refWindows).toBe(rep.hrOnly[0].windows + rep.hrOnly[0].missedWindows);
+    expect(rep.hrOnly[0].hrMissedPct).toBeCloseTo((100 * rep.hrOnly[0].missedWindows) / rep.hrOnly[0].refWindows, 9);
     expect(rep.hrOnly[0].hrMaeBpm).toBeLessThan(2);
   });
 
-  it('eval fails against a ratchet it does not reach, and --update records what it measured', () => {
-    // Ratcheted figures are those with targets (mitdb, nstdb, qtdb, drivedb), named by folder.
-    const db = join(dir, 'mitdb');
+  it('eval --ratchet pins the record set, fails naming a record gone from it and a figure that slid', () => {
+    // Ratcheted figures are named by folder: two 2-min excerpts in a folder called qtdb (target 99.9).
+    const db = join(dir, 'qtdb');
+    mkdirSync(db, { recursive: true });
+    for (const rec of ['mitdb-208-2min', 'qtdb-sel302-2min']) for (const ext of ['hea', 'dat', 'atr']) copyFileSync(`test/fixtures/${rec}.${ext}`, join(db, `${rec}.${ext}`));
+    const ratchet = join(dir, 'ratchet.json');
+    writeFileSync(ratchet, '{}');
+    const unpinned = motobio('eval', db, '--ratchet', ratchet);
+    expect(unpinned.status).toBe(1);
+    expect(unpinned.stderr).toContain('pins no records');
+    expect(unpinned.stderr).toContain('figure qtdb.se: measured (100, target 99.9 in code) but not recorded');
+
+    expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).toBe(0);
+    const pinned = JSON.parse(readFileSync(ratchet, 'utf8')) as { records: Record<string, Record<string, { beats: number }>>; figures: Record<string, { best: number; floor: number }> };
+    expect(pinned.records).toEqual({ qtdb: { 'mitdb-208-2min': { beats: 207 }, 'qtdb-sel302-2min': { beats: 183 } } });
+    expect(pinned.figures['qtdb.se']).toMatchObject({ best: 100, floor: 99.9 });
+    const holds = motobio('eval', db, '--ratchet', ratchet);
+    expect(holds.status).toBe(0);
+    expect(holds.stderr).toContain('holds (2 records, 2 figures)');
+
+    const saved = join(dir, 'report.json');
+    writeFileSync(saved, motobio('eval', db, '--json').stdout);
+    const report = JSON.parse(readFileSync(saved, 'utf8')) as { figures: Record<string, { value: number }> };
+    report.figures['qtdb.se'].value = 99.5;
+    writeFileSync(saved, JSON.stringify(report));
+    const slid = motobio('eval', '--from', saved, '--ratchet', ratchet);
+    expect(slid.status).toBe(1);
+    expect(slid.stderr).toContain('qtdb.se: 99.5 is worse than its floor 99.9');
+
+    rmSync(join(db, 'mitdb-208-2min.hea'));
+    const gone = motobio('eval', db, '--ratchet', ratchet);
+    expect(gone.status).toBe(1);
+    expect(gone.stderr).toContain('record qtdb/mitdb-208-2min: pinned in');
+    expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).not.toBe(0);
+    expect(JSON.parse(readFileSync(ratchet, 'utf8'))).toEqual(pinned);
+  });
+
+  it('eval reports a record in a folder it cannot score as skipped, with the reason, instead of dropping it', () => {
+    const db = join(dir, 'mixed');
     mkdirSync(db, { recursive: true });
     for (const ext of ['hea', 'dat', 'atr']) copyFileSync(`test/fixtures/mitdb-208-2min.${ext}`, join(db, `mitdb-208-2min.${ext}`));
-    const ratchet = join(dir, 'ratchet.json');
-    writeFileSync(ratchet, JSON.stringify({ figures: { 'mitdb.se': { value: 100.5, better: 'higher' }, 'mitdb.ppv': { value: 50, better: 'higher', target: 99.8 } } }));
-    const r = motobio('eval', db, '--ratchet', ratchet);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('mitdb.se');
-    expect(r.stderr).not.toContain('mitdb.ppv: 99');
-    expect(r.stderr).toContain('better than recorded: mitdb.ppv');
-    expect(motobio('eval', db, '--ratchet', ratchet, '--update').status).toBe(0);
-    const after = JSON.parse(readFileSync(ratchet, 'utf8')) as { figures: Record<string, { value: number }> };
-    // How --update treats met and unmet figures is pinned in ratchet.test.ts; here, that it writes.
-    expect(after.figures['mitdb.se'].value).toBeGreaterThan(99);
-    expect(after.figures['mitdb.ppv'].value).toBeGreaterThan(99);
-    expect(after.figures['mitdb.timingSdMs'].value).toBeLessThan(10);
+    // An annotation-only header (afdb's, 0 signals) and a record without annotations or an HR channel.
+    writeFileSync(join(db, 'annonly.hea'), 'annonly 0 250 9000000\n');
+    copyFileSync('test/fixtures/mitdb-208-2min.dat', join(db, 'noref.dat'));
+    writeFileSync(join(db, 'noref.hea'), readFileSync('test/fixtures/mitdb-208-2min.hea', 'utf8').replaceAll('mitdb-208-2min', 'noref'));
+    const r = motobio('eval', db, '--json');
+    expect(r.status).toBe(0);
+    const rep = JSON.parse(r.stdout) as { records: unknown[]; skipped: { record: string; database: string; reason: string }[] };
+    expect(rep.records).toHaveLength(1);
+    expect(rep.skipped.map((s) => s.record)).toEqual(['annonly', 'noref']);
+    expect(rep.skipped[0].reason).toMatch(/annonly\.hea: the record line gives "0" signals/);
+    expect(rep.skipped[1].reason).toBe('no reference annotations (.atr) and no HR channel to score against');
+    expect(r.stderr).toContain('eval: skipped mixed/noref: no reference annotations');
   });
 
   it('a truncated record or an unknown channel is one clear line, not a stack trace', () => {

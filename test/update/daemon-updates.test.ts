@@ -128,7 +128,7 @@ describe('model updates and refusals (mosquitto)', () => {
     expect(readlinkSync(join(modelRoot, 'current'))).toBe('v5');
     expect(statSync(join(modelRoot, 'v5', 'default-policy.int8.onnx')).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(join(updatesDir, 'versions.json'), 'utf8'))).toEqual({ model: 5, config: 0 });
-    recordFaultResult({ group: 'downlink', fault: 'good signed model update', behaviour: 'written beside the installed model, validated (hash, ops, test inference, int8 agreement), current symlink renamed over, hot-swapped; decisions name the new version', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'good signed model update', behaviour: 'written beside the installed model, validated (hash, ops, test inference, int8 agreement), current symlink renamed over, hot-swapped; decisions name the new version', expected: null, received: null, lost: null, duplicates: null });
   }, 120_000);
 
   it('a model update that fails validation is refused and the running model stays', async () => {
@@ -143,7 +143,7 @@ describe('model updates and refusals (mosquitto)', () => {
     expect(r['reason']).toBe('invalid_content');
     expect(snapshot(updatesDir)).toEqual(before);
     expect(updateStatus(await getJson(port, '/status'))['model']).toMatchObject({ version: 5, running: { version: '9.9.9-test' } });
-    recordFaultResult({ group: 'downlink', fault: 'signed model update that fails validation', behaviour: 'refused (invalid_content), its directory removed, the running model stays; reported', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'signed model update that fails validation', behaviour: 'refused (invalid_content), its directory removed, the running model stays; reported', expected: null, received: null, lost: null, duplicates: null });
   }, 120_000);
 
   it('refuses unsigned, tampered, wrongly signed, replayed, other-device and oversized updates, reports each and changes nothing', async () => {
@@ -179,7 +179,7 @@ describe('model updates and refusals (mosquitto)', () => {
       expect((r['payload'] as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(snapshot(updatesDir), `${name}: nothing on disk may change`).toEqual(before);
       await waitFor(`a log line for ${name}`, () => logHas(sup.allLogs(), reason), 20_000);
-      recordFaultResult({ group: 'downlink', fault, behaviour: `refused (${reason}), nothing written; log line, update record at the server, motobio_errors_total{module="update",code="${reason}"}`, produced: null, received: null, lost: null, duplicates: null });
+      recordFaultResult({ group: 'downlink', fault, behaviour: `refused (${reason}), nothing written; log line, update record at the server, motobio_errors_total{module="update",code="${reason}"}`, expected: null, received: null, lost: null, duplicates: null });
     }
     // The very same bytes again (a second link to the same broker, a QoS 1 redelivery) are not a replay attack.
     const replays = server.updates().filter((u) => u['reason'] === 'replayed').length;
@@ -215,7 +215,7 @@ describe('model updates and refusals (mosquitto)', () => {
       await new Promise((r) => setTimeout(r, 500));
       return server.updates().filter((u) => u['reason'] === 'replayed').length > seen;
     }, 60_000, 10);
-    recordFaultResult({ group: 'downlink', fault: 'replay after kill -9 of the daemon', behaviour: 'versions.json (0600, written durably) survives; the replay is refused and the updated model is loaded at start', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'replay after kill -9 of the daemon', behaviour: 'versions.json (0600, written durably) survives; the replay is refused and the updated model is loaded at start', expected: null, received: null, lost: null, duplicates: null });
   }, 120_000);
 });
 
@@ -268,7 +268,7 @@ describe('configuration updates with trial and rollback (aedes)', () => {
     expect(readlinkSync(join(updatesDir, 'config', 'current'))).toBe('v1');
     expect(existsSync(join(updatesDir, 'config', 'trial.json'))).toBe(false);
     expect(statSync(join(updatesDir, 'config', 'v1', 'config.yaml')).mode & 0o777).toBe(0o600);
-    recordFaultResult({ group: 'downlink', fault: 'good signed configuration update', behaviour: 'written beside, schema-checked, trial state on disk, current symlink renamed over, exit 75 and restart into it; confirmed after 3 s healthy with the broker reached', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'good signed configuration update', behaviour: 'written beside, schema-checked, trial state on disk, current symlink renamed over, exit 75 and restart into it; confirmed after 3 s healthy with the broker reached', expected: null, received: null, lost: null, duplicates: null });
   }, 150_000);
 
   it('rolls back a configuration the daemon cannot start on (health port taken) and reports it', async () => {
@@ -285,7 +285,7 @@ describe('configuration updates with trial and rollback (aedes)', () => {
     // The version is used up: sending it again is a replay.
     await server.publish(envelopeBytes(signed('config', 2, DEVICE, [['config.yaml', Buffer.from(pushable(broker.url, ports[2], dir.path))]], privateKey)));
     await server.waitUpdate('config 2 replay refused', (u) => u['event'] === 'refused' && u['version'] === 2 && u['reason'] === 'replayed');
-    recordFaultResult({ group: 'downlink', fault: 'signed configuration the daemon cannot start on', behaviour: 'start-up failed on trial: current pointed back to the previous configuration, exit 1, restarted on it; rolled_back reported; version used up', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'signed configuration the daemon cannot start on', behaviour: 'start-up failed on trial: current pointed back to the previous configuration, exit 1, restarted on it; rolled_back reported; version used up', expected: null, received: null, lost: null, duplicates: null });
   }, 180_000);
 
   it('rolls back a configuration whose trial was cut by kill -9', async () => {
@@ -298,7 +298,7 @@ describe('configuration updates with trial and rollback (aedes)', () => {
     await waitFor('the daemon back on configuration 1', async () => (await statusOn(ports[1]))?.['config'] !== undefined, 60_000);
     expect(readlinkSync(join(updatesDir, 'config', 'current'))).toBe('v1');
     expect(lstatSync(join(updatesDir, 'config', 'v1')).isDirectory()).toBe(true);
-    recordFaultResult({ group: 'downlink', fault: 'kill -9 during the trial of a configuration update', behaviour: 'the next start found the trial already attempted (trial.json on disk) and rolled back to the previous configuration; rolled_back reported', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'kill -9 during the trial of a configuration update', behaviour: 'the next start found the trial already attempted (trial.json on disk) and rolled back to the previous configuration; rolled_back reported', expected: null, received: null, lost: null, duplicates: null });
   }, 180_000);
 
   it('rolls back a configuration that runs but never reaches the broker within trial_s', async () => {
@@ -312,7 +312,7 @@ describe('configuration updates with trial and rollback (aedes)', () => {
     expect(sup.exits.slice(exitsBefore, exitsBefore + 2)).toEqual([75, 75]);
     await waitFor('the daemon back on configuration 1', async () => (await statusOn(ports[1]))?.['config'] !== undefined, 60_000);
     expect(readlinkSync(join(updatesDir, 'config', 'current'))).toBe('v1');
-    recordFaultResult({ group: 'downlink', fault: 'signed configuration that cuts the unit off from the broker', behaviour: 'ran on trial but reached no broker within update.trial_s (15 s): current pointed back, exit 75, restarted on the previous configuration; rolled_back reported', produced: null, received: null, lost: null, duplicates: null });
+    recordFaultResult({ group: 'downlink', fault: 'signed configuration that cuts the unit off from the broker', behaviour: 'ran on trial but reached no broker within update.trial_s (15 s): current pointed back, exit 75, restarted on the previous configuration; rolled_back reported', expected: null, received: null, lost: null, duplicates: null });
   }, 180_000);
 });
 

@@ -89,6 +89,6 @@ describe('UpdateManager under fuzzing', () => {
     );
     expect(swaps).toBe(0);
     expect(snapshot(updates)).toEqual(before);
-    recordFaultResult({ group: 'downlink', fault: 'fuzzed update payloads (300 random, random JSON, byte-flipped and byte-cut signed model updates) through the update manager', behaviour: 'every one refused and reported exactly once; no swap, nothing written', produced: null, received: null, lost: null, duplicates: null, figures: { payloads: 300 } });
+    recordFaultResult({ group: 'downlink', fault: 'fuzzed update payloads (300 random, random JSON, byte-flipped and byte-cut signed model updates) through the update manager', behaviour: 'every one refused and reported exactly once; no swap, nothing written', expected: null, received: null, lost: null, duplicates: null, figures: { payloads: 300 } });
   }, 120_000);
 });

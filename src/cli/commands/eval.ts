@@ -1,21 +1,29 @@
 import { parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
-import { evaluate, type Counts, type HrOnlyResult, type RecordResult } from '../../signal/eval/evaluate.js';
+import { readFileSync } from 'node:fs';
+import { errorMessage } from '../../util/errors.js';
+import { evaluate, type Counts, type EvalReport, type HrOnlyResult, type RecordResult, type SkippedRecord } from '../../signal/eval/evaluate.js';
 import { noiseFromPair, type NoiseSource } from '../../signal/eval/noise-stress.js';
-import { checkRatchet, figuresOf, raise, readRatchet, writeRatchet } from '../../signal/eval/ratchet.js';
+import { censusOf, checkRatchet, figuresOf, readRatchet, update, writeRatchet, type Figures } from '../../signal/eval/ratchet.js';
 import { recordBase } from '../../sources/wfdb/record.js';
 
 export const summary = 'beat-by-beat accuracy against WFDB reference annotations (EC57 style)';
 
 const USAGE = `usage: motobio eval RECORD|DIR... [--channel N] [--json] [--ratchet FILE [--update]]
                    [--noise NOISY:CLEAN [--snr DB,DB,...]]
+       motobio eval --from REPORT.json --ratchet FILE
 
 Streams each record through the signal chain and compares the beats with the .atr reference
 (150 ms window), per record and gross, whole record and after the first 5 minutes; paced
 records are reported apart. Records with an HR channel and no annotations (drivedb) are scored
-on 10-s heart rate. --ratchet FILE fails (exit 1) when a figure is worse than recorded there
-(a figure that met its target only has to keep meeting it); with --update it raises the
-recorded figures instead.
+on 10-s heart rate. A record found in a folder that cannot be scored is reported as skipped.
+
+--ratchet FILE fails (exit 1) when a record pinned there is missing, skipped or shows other
+reference beat counts, when a record is scored that is not pinned, when a figure is missing, or
+when one is worse than its floor: its best there minus a few beats, and never below its target
+in code (src/signal/eval/targets.ts). With --update it raises the bests and pins new records
+instead (never lowering either). --from REPORT.json checks a saved \`eval --json\` instead of
+evaluating.
 
 --noise NOISY:CLEAN stresses every annotated record with the noise in NOISY (an nstdb record,
 named for its SNR) minus CLEAN (its source), e.g. nstdb/118e_6:mitdb/118 for electrode motion,
@@ -44,11 +52,16 @@ export async function run(argv: string[]): Promise<number> {
     update: { type: 'boolean', default: false },
     noise: { type: 'string' },
     snr: { type: 'string', default: '12,6,0' },
+    from: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (values.from !== undefined) {
+    if (positionals.length > 0 || !values.ratchet || values.update) throw new MotobioError('USAGE', `eval: --from REPORT.json takes --ratchet FILE and nothing else (no records, no --update)\n${USAGE}`);
+    return ratchetSaved(values.from, values.ratchet);
   }
   if (positionals.length === 0) throw new MotobioError('USAGE', `eval: name at least one record or directory\n${USAGE}`);
   const channel = Number(values.channel);
@@ -71,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   const report = evaluate(positionals, channel, (r: RecordResult | HrOnlyResult) => {
     if ('whole' in r) print(line(r) + (r.paced ? '  (paced)' : ''));
     else print(`${r.record.padEnd(8)} 10-s heart rate vs the record's HR channel: mean abs diff ${r.hrMaeBpm.toFixed(2)} bpm over ${r.windows} windows`);
-  }, { noise, snrsDb });
+  }, { noise, snrsDb }, (sk: SkippedRecord) => process.stderr.write(`eval: skipped ${sk.database}/${sk.record}: ${sk.reason}\n`));
   for (const g of report.groups) print(grossLine(g.name, g.whole, g.after5min, g.timingSdMs));
   const figures = figuresOf(report);
   if (values.json) process.stdout.write(`${JSON.stringify({ ...report, figures }, (k, v: unknown) => (k === 'centredOffsetsMs' ? undefined : v), 2)}\n`);
@@ -83,21 +96,37 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
-  if (values.ratchet) {
-    const recorded = readRatchet(values.ratchet);
-    if (values.update) {
-      writeRatchet(values.ratchet, raise(recorded, figures));
-      process.stderr.write(`eval: ratchet ${values.ratchet} updated\n`);
-      return 0;
-    }
-    const check = checkRatchet(recorded, figures);
-    for (const m of check.missing) process.stderr.write(`eval: ratchet figure ${m} not measured (its record is not in this run)\n`);
-    for (const i of check.improvements) process.stderr.write(`eval: better than recorded: ${i} (raise it with --update)\n`);
-    if (check.regressions.length > 0) {
-      process.stderr.write(`eval: accuracy fell below the ratchet in ${values.ratchet}:\n  ${check.regressions.join('\n  ')}\n`);
-      return 1;
-    }
-    process.stderr.write(`eval: ratchet ${values.ratchet} holds (${Object.keys(recorded).length} figures)\n`);
+  if (values.ratchet) return ratchet(values.ratchet, report, figures, values.update);
+  return 0;
+}
+
+/** A saved `eval --json` (its figures as saved: a doctored figure is checked as it reads). */
+function ratchetSaved(from: string, file: string): number {
+  let saved: EvalReport & { figures?: Figures };
+  try {
+    saved = JSON.parse(readFileSync(from, 'utf8')) as EvalReport & { figures?: Figures };
+  } catch (e) {
+    throw new MotobioError('USAGE', `eval --from ${from}: cannot read it (${errorMessage(e)}); give the output of eval --json`);
   }
+  if (!Array.isArray(saved.records) || !Array.isArray(saved.hrOnly) || !saved.figures) throw new MotobioError('USAGE', `eval --from ${from}: not the output of eval --json (records, hrOnly and figures expected)`);
+  return ratchet(file, saved, saved.figures, false);
+}
+
+function ratchet(file: string, report: Pick<EvalReport, 'records' | 'hrOnly' | 'skipped'>, figures: Figures, raise: boolean): number {
+  const recorded = readRatchet(file);
+  const census = censusOf(report);
+  if (raise) {
+    writeRatchet(file, update(recorded, figures, census, file));
+    process.stderr.write(`eval: ratchet ${file} updated\n`);
+    return 0;
+  }
+  const check = checkRatchet(recorded, figures, census, file);
+  for (const i of check.improvements) process.stderr.write(`eval: better than recorded: ${i} (raise it with --update)\n`);
+  if (check.failures.length > 0) {
+    process.stderr.write(`eval: the accuracy ratchet in ${file} fails:\n  ${check.failures.map((f) => f.message).join('\n  ')}\n`);
+    return 1;
+  }
+  const pinned = Object.values(recorded.records).reduce((n, r) => n + Object.keys(r).length, 0);
+  process.stderr.write(`eval: ratchet ${file} holds (${pinned} records, ${Object.keys(recorded.figures).length} figures)\n`);
   return 0;
 }

@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MotobioError } from '../../util/errors.js';
+import { MotobioError, isMotobioError } from '../../util/errors.js';
 import { readAnnotations, beatSamples } from '../../sources/wfdb/annotations.js';
 import { readRecord, recordBase, toPhysical, type WfdbRecord } from '../../sources/wfdb/record.js';
 import { matchBeats, type MatchCounts } from './match.js';
@@ -48,7 +48,21 @@ export interface HrOnlyResult {
   database: string;
   fs: number;
   hrMaeBpm: number;
+  /** 10-s windows scored: the reference HR valid and at least 3 detected beats. */
   windows: number;
+  /** Windows where the reference HR is valid (what the record offers to be scored on). */
+  refWindows: number;
+  /** Of those, windows left out of hrMaeBpm because the detector found fewer than 3 beats. */
+  missedWindows: number;
+  /** missedWindows as a share of refWindows, %: held beside hrMaeBpm so dropping beats cannot improve it. */
+  hrMissedPct: number;
+}
+
+/** A record found but not scored, and why: reported, and a ratchet fails on it when it is pinned. */
+export interface SkippedRecord {
+  record: string;
+  database: string;
+  reason: string;
 }
 
 export interface Group {
@@ -63,6 +77,7 @@ export interface EvalReport {
   records: RecordResult[];
   hrOnly: HrOnlyResult[];
   groups: Group[];
+  skipped: SkippedRecord[];
 }
 
 /** Expands directories into the WFDB records inside them (any record with a .hea). */
@@ -71,8 +86,16 @@ export function expandRecords(paths: readonly string[]): string[] {
   for (const p of paths) {
     if (existsSync(p) && statSync(p).isDirectory()) {
       const entries = readdirSync(p, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name));
-      const subdirs = entries.filter((e) => e.isDirectory()).map((e) => join(p, e.name));
-      for (const e of entries) if (e.isFile() && e.name.endsWith('.hea')) out.push(join(p, e.name.slice(0, -4)));
+      // A symlink counts as what it points to (a data folder assembled from links is still data).
+      const kind = (e: (typeof entries)[number]): 'dir' | 'file' | 'other' => {
+        if (e.isSymbolicLink()) {
+          const st = statSync(join(p, e.name), { throwIfNoEntry: false });
+          return st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : 'other';
+        }
+        return e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other';
+      };
+      const subdirs = entries.filter((e) => kind(e) === 'dir').map((e) => join(p, e.name));
+      for (const e of entries) if (kind(e) === 'file' && e.name.endsWith('.hea')) out.push(join(p, e.name.slice(0, -4)));
       out.push(...expandRecords(subdirs));
     } else {
       const base = recordBase(p);
@@ -104,22 +127,27 @@ export interface Stress {
   readonly snrDb: number;
 }
 
+/** What scoring one record gave: its results, or why it could not be scored. */
+export type RecordOutcome = { scored: (RecordResult | HrOnlyResult)[] } | { skipped: string };
+
 /**
  * Scores one record: once as recorded, or once per stress (the record is read once either way).
- * A record with no channel `channel` yields nothing.
+ * A record that cannot be scored (no channel `channel`, no annotations and no HR channel, no
+ * window to compare) says why instead of yielding nothing, so a ratchet can fail on it.
  */
-export function evaluateRecord(base: string, channel = 0, stresses: readonly (Stress | undefined)[] = [undefined]): (RecordResult | HrOnlyResult)[] {
+export function evaluateRecord(base: string, channel = 0, stresses: readonly (Stress | undefined)[] = [undefined]): RecordOutcome {
   const rec = readRecord(base);
   const sig = rec.signals[channel];
-  if (!sig) return [];
+  if (!sig) return { skipped: `no channel ${channel} (the record has ${rec.signals.length})` };
   const database = basename(dirname(base));
   const clean = toPhysical(sig);
   if (!existsSync(`${base}.atr`)) {
     // Noise is scaled by the QRS amplitude of the reference beats, so only annotated records take it.
-    if (stresses.some((s) => s !== undefined)) return [];
+    if (stresses.some((s) => s !== undefined)) return { skipped: 'no reference annotations (.atr), which noise stress needs' };
     const run = runChain(clean, sig.fs);
     const hr = hrChannelMae(rec, run.beats.map((b) => b.timeS));
-    return hr ? [{ record: rec.name, database, fs: sig.fs, ...hr }] : [];
+    if (typeof hr === 'string') return { skipped: hr };
+    return { scored: [{ record: rec.name, database, fs: sig.fs, ...hr }] };
   }
   const anns = readAnnotations(base);
   // Annotation sample numbers count frames; in a multi-rate record that is not the ECG's rate.
@@ -127,7 +155,7 @@ export function evaluateRecord(base: string, channel = 0, stresses: readonly (St
   const refTimes = beatSamples(anns).map((s) => s / annFs);
   const ref = refTimes.map((t) => Math.round(t * sig.fs));
   const paced = anns.filter((a) => a.code === PACED_CODE).length > 0.05 * ref.length;
-  return stresses.map((stress): RecordResult => {
+  return { scored: stresses.map((stress): RecordResult => {
     const run = runChain(stress ? addNoise(clean, sig.fs, ref, stress.source, stress.snrDb) : clean, sig.fs);
     const peaks = run.beats.map((b) => b.sample);
     const whole = matchBeats(ref, peaks, sig.fs);
@@ -150,7 +178,7 @@ export function evaluateRecord(base: string, channel = 0, stresses: readonly (St
       maxReportDelayS: run.maxReportDelayS,
       centredOffsetsMs: centred,
     };
-  });
+  }) };
 }
 
 /** Heart rate in consecutive 10-s windows from beat times; null where fewer than 3 beats. */
@@ -182,18 +210,25 @@ function hrMae(refTimes: readonly number[], detTimes: readonly number[], endS: n
   return n ? s / n : null;
 }
 
-/** drivedb: the record's own HR channel (beats per minute) against our 10-s heart rate. */
-function hrChannelMae(rec: WfdbRecord, detTimes: readonly number[]): { hrMaeBpm: number; windows: number } | undefined {
+type HrScore = Pick<HrOnlyResult, 'hrMaeBpm' | 'windows' | 'refWindows' | 'missedWindows' | 'hrMissedPct'>;
+
+/**
+ * drivedb: the record's own HR channel (beats per minute) against our 10-s heart rate. A window
+ * with a valid reference and fewer than 3 detected beats is not in the mean; it is counted as
+ * missed, so the mean cannot improve by losing beats. Why nothing could be scored, as a string.
+ */
+function hrChannelMae(rec: WfdbRecord, detTimes: readonly number[]): HrScore | string {
   const hr = rec.signals.find((s) => s.spec.description.trim().toUpperCase() === 'HR');
-  if (!hr) return undefined;
+  if (!hr) return 'no reference annotations (.atr) and no HR channel to score against';
   const values = toPhysical(hr);
   const endS = values.length / hr.fs;
   const ours = windowedHr(detTimes, endS);
   let s = 0;
   let n = 0;
+  let refWindows = 0;
+  let missed = 0;
   for (let w = 0; w < ours.length; w++) {
     const y = ours[w];
-    if (y == null) continue;
     const from = Math.floor(w * HR_WINDOW_S * hr.fs);
     const to = Math.floor((w + 1) * HR_WINDOW_S * hr.fs);
     let rs = 0;
@@ -205,10 +240,16 @@ function hrChannelMae(rec: WfdbRecord, detTimes: readonly number[]): { hrMaeBpm:
       rn++;
     }
     if (rn < (to - from) / 2) continue;
+    refWindows++;
+    if (y == null) {
+      missed++;
+      continue;
+    }
     s += Math.abs(rs / rn - y);
     n++;
   }
-  return n ? { hrMaeBpm: s / n, windows: n } : undefined;
+  if (n === 0) return `no 10-s window to score: ${refWindows} with a valid reference HR, ${missed} of them with fewer than 3 detected beats`;
+  return { hrMaeBpm: s / n, windows: n, refWindows, missedWindows: missed, hrMissedPct: (100 * missed) / refWindows };
 }
 
 export interface EvalOptions {
@@ -217,14 +258,43 @@ export interface EvalOptions {
   readonly snrsDb?: readonly number[];
 }
 
-export function evaluate(paths: readonly string[], channel = 0, onRecord?: (r: RecordResult | HrOnlyResult) => void, options: EvalOptions = {}): EvalReport {
+export function evaluate(
+  paths: readonly string[],
+  channel = 0,
+  onRecord?: (r: RecordResult | HrOnlyResult) => void,
+  options: EvalOptions = {},
+  onSkip?: (s: SkippedRecord) => void,
+): EvalReport {
   const records: RecordResult[] = [];
   const hrOnly: HrOnlyResult[] = [];
+  const skipped: SkippedRecord[] = [];
   const noise = options.noise;
   const stresses: (Stress | undefined)[] = noise ? (options.snrsDb ?? []).map((snrDb) => ({ source: noise, snrDb })) : [undefined];
+  // A record named on the command line that cannot be read is the caller's error; one found in a
+  // folder is reported as skipped (afdb's annotation-only headers, say) and the scoring goes on.
+  const named = new Set(paths.filter((p) => !(existsSync(p) && statSync(p).isDirectory())).map((p) => resolve(recordBase(p))));
   for (const base of expandRecords(paths)) {
-    if (noise && resolve(base) === noise.cleanBase) continue;
-    for (const r of evaluateRecord(base, channel, stresses)) {
+    const skip = (reason: string): void => {
+      skipped.push({ record: basename(base), database: basename(dirname(base)), reason });
+      onSkip?.(skipped[skipped.length - 1]);
+    };
+    if (noise && resolve(base) === noise.cleanBase) {
+      skip('the clean source of the noise (stressing it would only rebuild nstdb)');
+      continue;
+    }
+    let outcome: RecordOutcome;
+    try {
+      outcome = evaluateRecord(base, channel, stresses);
+    } catch (e) {
+      if (named.has(resolve(base)) || !isMotobioError(e)) throw e;
+      skip(e.message);
+      continue;
+    }
+    if ('skipped' in outcome) {
+      skip(outcome.skipped);
+      continue;
+    }
+    for (const r of outcome.scored) {
       if ('whole' in r) records.push(r);
       else hrOnly.push(r);
       onRecord?.(r);
@@ -246,5 +316,5 @@ export function evaluate(paths: readonly string[], channel = 0, onRecord?: (r: R
       timingSdMs: Math.sqrt(pooled.reduce((a, b) => a + b * b, 0) / Math.max(1, pooled.length)),
     });
   }
-  return { records, hrOnly, groups };
+  return { records, hrOnly, groups, skipped };
 }

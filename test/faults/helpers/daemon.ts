@@ -70,14 +70,26 @@ export async function startDaemon(dir: string, config: Record<string, unknown>, 
 }
 
 /** A config for a fast replay of a record the test wrote, no uplink unless given. */
-export function replayConfig(opts: { device: string; record: string; store: string; speed?: number; modelDir?: string; links?: unknown[]; rules?: Record<string, number>; periodS?: number }): Record<string, unknown> {
+export function replayConfig(opts: {
+  device: string;
+  record: string;
+  store: string;
+  speed?: number;
+  modelDir?: string;
+  links?: unknown[];
+  rules?: Record<string, number>;
+  periodS?: number;
+  /** false: the record is replayed once, so what the run must produce follows from its length. */
+  loop?: boolean;
+  batchMaxAgeS?: number;
+}): Record<string, unknown> {
   return {
     device: { id: opts.device },
-    source: { kind: 'replay', path: opts.record, speed: opts.speed ?? 50, loop: true },
+    source: { kind: 'replay', path: opts.record, speed: opts.speed ?? 50, loop: opts.loop ?? true },
     signal: { decision_period_s: opts.periodS ?? 5 },
     inference: { ...(opts.modelDir === undefined ? {} : { model_dir: opts.modelDir }), ...(opts.rules ? { rules: opts.rules } : {}) },
     store: { path: opts.store },
-    uplink: { links: opts.links ?? [] },
+    uplink: { links: opts.links ?? [], ...(opts.batchMaxAgeS === undefined ? {} : { batch_max_age_s: opts.batchMaxAgeS }) },
     log_level: 'info',
   };
 }
