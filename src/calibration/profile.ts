@@ -73,7 +73,7 @@ export function validateCalibration(value: unknown, source: string): Calibration
     const msg = e.keyword === 'required' ? 'is required' : e.keyword === 'additionalProperties' ? 'is not a calibration setting' : (e.message ?? 'is invalid');
     return `  ${formatPath(segs) || '(profile)'}: ${msg}`;
   });
-  throw new MotobioError('CONFIG_INVALID', `invalid calibration profile ${source}:\n${lines.join('\n')}\nRecalibrate the sensor with "motobio calibrate ecg" rather than editing the file.`);
+  throw new MotobioError('CALIBRATION_INVALID', `invalid calibration profile ${source}:\n${lines.join('\n')}\nRecalibrate the sensor with "motobio calibrate ecg" rather than editing the file.`);
 }
 
 /**
@@ -88,11 +88,11 @@ export function loadCalibration(dir: string, sensorId: string): CalibrationProfi
   try {
     value = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new MotobioError('CONFIG_INVALID', `cannot read calibration profile ${file}: ${errorMessage(e)}; recalibrate the sensor with "motobio calibrate ecg"`);
+    throw new MotobioError('CALIBRATION_INVALID', `cannot read calibration profile ${file}: ${errorMessage(e)}; recalibrate the sensor with "motobio calibrate ecg"`);
   }
   const profile = validateCalibration(value, file);
   if (profile.sensor_id !== sensorId) {
-    throw new MotobioError('CONFIG_INVALID', `calibration profile ${file} is for sensor "${profile.sensor_id}", not "${sensorId}"; it was renamed by hand: recalibrate`);
+    throw new MotobioError('CALIBRATION_INVALID', `calibration profile ${file} is for sensor "${profile.sensor_id}", not "${sensorId}"; it was renamed by hand: recalibrate`);
   }
   return profile;
 }

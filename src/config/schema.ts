@@ -107,6 +107,7 @@ export const configSchema = Type.Object(
           default: 115200,
           errorMessage: 'must be a standard baud rate (9600 ... 921600)',
           description: 'Serial baud rate (9600 ... 921600).',
+          'x-type': 'integer',
         }),
         channel: Type.Integer({ minimum: 0, maximum: 15, default: 0, description: 'ECG channel of a multi-channel record or front end.' }),
         speed: Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: 1, description: 'Replay speed, 1 = real time (up to 1000).' }),

@@ -3,7 +3,7 @@
  * process handlers, then the lifecycle. `motobio run` calls it with the production stages;
  * tests call it (in a child process) with stages of their own, through the same seam.
  */
-import { errorMessage, isMotobioError } from '../util/errors.js';
+import { errorMessage, isMotobioError, isSettingProblem } from '../util/errors.js';
 import { createLogger } from '../util/log.js';
 import { Clock } from '../core/clock.js';
 import { EXIT_CONFIG, resolveConfigPaths, type LoadedConfig } from '../config/load.js';
@@ -56,7 +56,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
   } catch (e) {
     // A setting that names something unusable (no such record, a model that is not one) will
     // not get better by restarting: exit as for an invalid configuration.
-    const settingProblem = isMotobioError(e) && (e.code === 'CONFIG_INVALID' || e.code === 'RECORD_NOT_FOUND' || e.code === 'RECORD_INVALID');
+    const settingProblem = isSettingProblem(e);
     log.fatal({ err: errorMessage(e), code: isMotobioError(e) ? e.code : undefined }, 'start-up failed');
     process.stderr.write(`motobio: ${errorMessage(e)}${settingProblem ? '\n(check the settings with "motobio config check")' : ''}\n`);
     let code = settingProblem ? EXIT_CONFIG : EXIT_FAILURE;

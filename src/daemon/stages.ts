@@ -15,7 +15,8 @@ import type { StageFactories } from './context.js';
 export function productionStages(): StageFactories {
   return {
     source: openSource,
-    chain: (ctx, fs) => openChain(fs, fs === undefined ? undefined : sensorCalibration(ctx)),
+    // A replayed record is played as it was recorded (the figures of `motobio eval` hold for it).
+    chain: (ctx, fs) => openChain(fs, fs === undefined ? undefined : sensorCalibration(ctx), ctx.config.source.kind === 'replay' ? undefined : ctx.config.signal.powerline_hz),
     decisions: openDecisions,
     outbox: openStore,
     uplink: openUplink,

@@ -5,6 +5,8 @@
  */
 export type MotobioErrorCode =
   | 'CONFIG_INVALID'
+  | 'CALIBRATION_INVALID'
+  | 'RATCHET_INVALID'
   | 'USAGE'
   | 'RECORD_INVALID'
   | 'RECORD_NOT_FOUND'
@@ -27,6 +29,17 @@ export class MotobioError extends Error {
     this.name = 'MotobioError';
     this.code = code;
   }
+}
+
+/**
+ * Codes that mean "a setting names something unusable": restarting will not help, so the
+ * daemon exits EX_CONFIG (78), which the systemd unit does not restart. Everything else (a
+ * corrupt recording, a store that failed, a bug) exits 1 and is restarted.
+ */
+const SETTING_CODES: ReadonlySet<MotobioErrorCode> = new Set(['CONFIG_INVALID', 'RECORD_NOT_FOUND']);
+
+export function isSettingProblem(e: unknown): boolean {
+  return e instanceof MotobioError && SETTING_CODES.has(e.code);
 }
 
 export function isMotobioError(e: unknown, code?: MotobioErrorCode): e is MotobioError {

@@ -226,6 +226,15 @@ describe('motobio run (embedded defaults)', () => {
     expect(noRecord.stderr.join('\n')).toContain('motobio config check');
   });
 
+  it('a corrupt recording is not a configuration problem: exit 1 (systemd restarts), with what is wrong', async () => {
+    const dir = workDir();
+    writeFileSync(join(dir, 'bad.hea'), 'bad 1 360 notanumber\n');
+    const proc = spawnNode([main, 'run'], { cwd: dir, env: { MOTOBIO_HEALTH__PORT: '0', MOTOBIO_SOURCE__PATH: join(dir, 'bad') } });
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr.join('\n')).toContain('bad.hea');
+    expect(proc.stderr.join('\n')).not.toContain('motobio config check');
+  });
+
   it('exits 1 with a clear message when the health port is taken', async () => {
     const first = await startEntry();
     const port = new URL(first.base).port;

@@ -139,7 +139,7 @@ export function readRatchet(path: string): RatchetFile {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<RatchetFile>;
   } catch (e) {
-    throw new MotobioError('CONFIG_INVALID', `${path}: cannot read the accuracy ratchet (${errorMessage(e)}); restore it from git`);
+    throw new MotobioError('RATCHET_INVALID', `${path}: cannot read the accuracy ratchet (${errorMessage(e)}); restore it from git`);
   }
   // The format before records were pinned held `value` where `best` is now.
   const figures: Record<string, RecordedFigure> = {};
@@ -147,7 +147,7 @@ export function readRatchet(path: string): RatchetFile {
     const old = f as RecordedFigure & { value?: number };
     const best = typeof old.best === 'number' ? old.best : old.value;
     if (typeof best !== 'number' || (old.better !== 'higher' && old.better !== 'lower')) {
-      throw new MotobioError('CONFIG_INVALID', `${path}: figure ${k} needs a numeric "best" and "better" of "higher" or "lower"; restore the file from git`);
+      throw new MotobioError('RATCHET_INVALID', `${path}: figure ${k} needs a numeric "best" and "better" of "higher" or "lower"; restore the file from git`);
     }
     figures[k] = { ...old, best };
   }
