@@ -39,7 +39,7 @@ function defaultOf(n: Node, required: boolean): string {
 }
 
 /** One row per leaf setting, in schema order; a list's own row comes before its items' rows. */
-export function settingsRows(schema: Node = configJsonSchema() as Node): string[] {
+export function settingsRows(schema: Node = configJsonSchema()): string[] {
   const rows: string[] = [];
   const later: [Node, string][] = [];
   const walk = (n: Node, prefix: string, required: boolean, queue: boolean) => {
