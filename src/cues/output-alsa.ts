@@ -47,6 +47,11 @@ export class AlsaOutput implements CueOutput {
     this.periodFrames = o.periodFrames ?? 441;
   }
 
+  /** The aplay process while one runs (a test kills it to see the failure path). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   state(): CueOutputState {
     return this.stateValue;
   }
