@@ -20,6 +20,7 @@ export const CUE_REASONS = {
   mute: 'rider.audio.mute is on',
   quiet_hours: 'inside rider.audio.quiet_hours (coaching only)',
   audio_off: 'no audio output configured (rider.audio.output none)',
+  audio_starting: 'the stage was still starting (rendering prompts, opening the device)',
   audio_unavailable: 'the audio output is down (see the AUDIO_UNAVAILABLE alarm)',
   audio_failed: 'the audio output failed while playing',
   superseded: 'a newer cue of the same kind replaced it before it could start',
@@ -32,7 +33,7 @@ export const CUE_REASONS = {
 } as const;
 export type CueReason = keyof typeof CUE_REASONS;
 
-export type AudioAvailability = 'off' | 'up' | 'down';
+export type AudioAvailability = 'off' | 'starting' | 'up' | 'down';
 
 export interface SchedulerDeps {
   readonly settings: AudioSettings;
@@ -84,6 +85,7 @@ export class CueScheduler {
     if (s.mute) return this.finish(e, 'muted', 'mute');
     if (this.d.audio() === 'off') return this.finish(e, 'muted', 'audio_off');
     if (req.kind === 'coaching' && this.d.quiet()) return this.finish(e, 'muted', 'quiet_hours');
+    if (this.d.audio() === 'starting') return this.finish(e, 'dropped', 'audio_starting');
     if (this.d.audio() === 'down') return this.finish(e, 'dropped', 'audio_unavailable');
     if (req.kind === 'safety') {
       if (req.active ?? true) this.active.add(req.name);

@@ -105,7 +105,7 @@ export class CueStage implements Component {
   constructor(private readonly o: CueStageOptions) {
     this.log = moduleLogger(o.log, 'cues');
     this.settings = o.settings;
-    this.availability = o.settings.audio.output === 'none' ? 'off' : 'down';
+    this.availability = o.settings.audio.output === 'none' ? 'off' : 'starting';
     this.backoff = new Backoff({ initialMs: AUDIO_RETRY_INITIAL_MS, maxMs: AUDIO_RETRY_MAX_MS, random: o.random });
     if (o.registry) {
       const registers = [o.registry];
