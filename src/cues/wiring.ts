@@ -12,6 +12,7 @@
 import type { Registry } from 'prom-client';
 import type { DaemonContext, Decision, OutboundRecord } from '../daemon/context.js';
 import type { Stamp } from '../daemon/clock.js';
+import { resolvePath } from '../daemon/config.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { EventStream } from './event-stream.js';
 import { cueSettings, type RiderCueSettingsInput } from './settings.js';
@@ -32,8 +33,15 @@ export interface CueWiring {
 /** Builds the stage from the daemon's context: its clock, logger, telemetry (alarms, status, metrics). */
 export function createCueStage(ctx: DaemonContext, w: CueWiring): CueStage {
   const registry = (ctx.telemetry as { registry?: Registry }).registry;
+  const settings = cueSettings(w.settings);
+  // Relative directories resolve where the configuration's other paths do (ctx.cwd; `pkg:` is the package).
+  const audio = settings.audio;
+  const resolved = {
+    ...settings,
+    audio: { ...audio, cache_dir: resolvePath(audio.cache_dir, ctx.cwd), prompts_dir: audio.prompts_dir === '' ? '' : resolvePath(audio.prompts_dir, ctx.cwd) },
+  };
   return new CueStage({
-    settings: cueSettings(w.settings),
+    settings: resolved,
     log: ctx.log,
     monoMs: () => ctx.clock.monoMs(),
     telemetry: ctx.telemetry,

@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,13 +34,13 @@ describe('cue wiring', () => {
     const cache = mkdtempSync(join(tmpdir(), 'motobio-wiring-'));
     const clock = new Clock();
     const telemetry = new Telemetry({ processMetrics: false });
-    const ctx: DaemonContext = { config: {} as MotobioConfig, configFile: undefined, cwd: process.cwd(), log: silentLogger, clock, telemetry };
+    const ctx: DaemonContext = { config: {} as MotobioConfig, configFile: undefined, cwd: cache, log: silentLogger, clock, telemetry };
     const events = new EventStream({ log: silentLogger });
     const server = createServer((req, res) => events.handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const records: ReturnType<typeof cueRecord>[] = [];
     const stage = createCueStage(ctx, {
-      settings: { language: 'en', audio: { output: 'alsa', device: pcm.device, cache_dir: cache, safety_repeat_max: 3, safety_repeat_gap_s: 0.3 } },
+      settings: { language: 'en', audio: { output: 'alsa', device: pcm.device, cache_dir: 'prompt-cache', safety_repeat_max: 3, safety_repeat_gap_s: 0.3 } },
       onDelivery: (d) => records.push(cueRecord(d, clock.stamp())),
       events,
       env: pcm.env,
@@ -72,6 +72,8 @@ describe('cue wiring', () => {
       expect(text).toContain('event: safety');
       expect(text).toContain(`"decisionSeq":${s1.seq}`);
       expect(telemetry.snapshot().components['cues']).toMatchObject({ state: 'ready' });
+      // The relative cache directory landed under the context's cwd.
+      expect(readdirSync(join(cache, 'prompt-cache')).filter((f) => f.startsWith('en-hr_high-'))).toHaveLength(1);
     } finally {
       ac.abort();
       await stage.stop();
