@@ -18,6 +18,13 @@ import { CUE_CHANNELS, CUE_RATE_HZ, type CueOutput, type CueOutputState } from '
 /** aplay fails an open within a few ms; alive after this long means the PCM opened. */
 export const APLAY_SETTLE_MS = 250;
 const CLOSE_WAIT_MS = 3000;
+/**
+ * A write the device has not taken after this long means it is stuck (a Bluetooth link that
+ * stalls rather than drops): aplay is killed and the output reports a failure, so the stage
+ * reopens it instead of waiting forever. The player is only 80 ms ahead, so a healthy device
+ * takes every write in well under this.
+ */
+export const WRITE_STALL_MS = 2000;
 /** ALSA ring buffer, in periods: 4 x 20 ms is 80 ms, what the player keeps queued. */
 export const BUFFER_PERIODS = 4;
 
@@ -30,6 +37,7 @@ export interface AlsaOutputOptions {
   env?: NodeJS.ProcessEnv;
   command?: string;
   settleMs?: number;
+  stallMs?: number;
 }
 
 export class AlsaOutput implements CueOutput {
@@ -115,7 +123,19 @@ export class AlsaOutput implements CueOutput {
     const child = this.child;
     if (!child || this.stateValue !== 'open') return Promise.reject(new MotobioError('AUDIO_UNAVAILABLE', `audio output ${this.name} is ${this.stateValue}${this.lastErrorValue ? `: ${this.lastErrorValue}` : ''}`));
     return new Promise((resolve, reject) => {
+      let done = false;
+      const stall = setTimeout(() => {
+        if (done) return;
+        done = true;
+        const why = `the device took no audio for ${WRITE_STALL_MS} ms (stalled)`;
+        this.failed(child, why);
+        child.kill('SIGKILL');
+        reject(new MotobioError('AUDIO_UNAVAILABLE', `audio output ${this.name} failed: ${why}`));
+      }, this.o.stallMs ?? WRITE_STALL_MS);
       child.stdin.write(pcm, (err) => {
+        clearTimeout(stall);
+        if (done) return;
+        done = true;
         if (err) reject(new MotobioError('AUDIO_UNAVAILABLE', `audio output ${this.name} failed: ${this.lastErrorValue ?? err.message}`));
         else resolve();
       });

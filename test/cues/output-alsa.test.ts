@@ -6,7 +6,7 @@ import { outputContract } from './output-contract.js';
 
 outputContract('aplay on an ALSA file PCM', async () => {
   const pcm = filePcm();
-  const output = new AlsaOutput({ device: pcm.device, log: silentLogger, env: pcm.env });
+  const output = new AlsaOutput({ device: pcm.device, log: silentLogger, env: pcm.env, stallMs: 500 });
   const missing = new AlsaOutput({ device: 'no_such_headset', log: silentLogger, env: pcm.env });
   return {
     output,
@@ -16,6 +16,12 @@ outputContract('aplay on an ALSA file PCM', async () => {
       const pid = output.pid;
       if (pid === undefined) throw new Error('aplay is not running');
       process.kill(pid, 'SIGKILL');
+    },
+    stallDevice: () => {
+      // aplay stops reading its stdin, as it does when the device stops taking periods.
+      const pid = output.pid;
+      if (pid === undefined) throw new Error('aplay is not running');
+      process.kill(pid, 'SIGSTOP');
     },
     cleanup: async () => {
       await output.close();

@@ -17,6 +17,8 @@ export interface OutputFixture {
   captured(): Buffer;
   /** Makes the open device fail (the headset goes away, the player dies). */
   breakDevice(): void;
+  /** Makes the open device stop taking frames without failing (a stalled link). */
+  stallDevice(): void;
   cleanup(): Promise<void>;
 }
 
@@ -102,6 +104,34 @@ export function outputContract(name: string, setup: () => Promise<OutputFixture>
         await f.cleanup();
       }
     });
+
+    it('reports a device that stops taking frames as failed instead of waiting forever', async () => {
+      const f = await setup();
+      const failures: string[] = [];
+      f.output.onFailure((why) => failures.push(why));
+      try {
+        await f.output.open();
+        f.stallDevice();
+        // More than any pipe or device buffer holds: some write must find the device stuck.
+        const big = pattern(f.output.periodFrames * 400, 8);
+        let err: unknown;
+        for (let i = 0; i < 10 && err === undefined; i++) {
+          err = await f.output.write(big).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        }
+        expect(isMotobioError(err, 'AUDIO_UNAVAILABLE')).toBe(true);
+        expect(failures).toHaveLength(1);
+        expect(f.output.state()).toBe('failed');
+        await f.output.close();
+        await f.output.open();
+        expect(f.output.state()).toBe('open');
+      } finally {
+        await f.output.close();
+        await f.cleanup();
+      }
+    }, 30_000);
 
     it('closes twice, and when never opened', async () => {
       const f = await setup();
