@@ -56,9 +56,15 @@ export function createCueStage(ctx: DaemonContext, w: CueWiring): CueStage {
   });
 }
 
-/** The cue a decision asks for (undefined for the policy's "none"). */
+/**
+ * The cue a decision asks for: undefined for the policy's "none", and for the coaching
+ * record's mirror of a rule that fired (action safety_alert, source "safety"): the safety
+ * decisions of the same period carry the rule and get its own prompt, so the mirror would only
+ * be a second alert dropped behind the first. The policy's own safety_alert (source "model")
+ * is a cue.
+ */
 export function cueRequestFor(d: Decision, stamp: Pick<Stamp, 'seq' | 'monoMs'>): CueRequest | undefined {
-  if (d.kind === 'coaching' && d.name === 'none') return undefined;
+  if (d.kind === 'coaching' && (d.name === 'none' || d.detail?.['source'] === 'safety')) return undefined;
   return { decisionSeq: stamp.seq, kind: d.kind, name: d.name, decidedMonoMs: stamp.monoMs, ...(d.kind === 'safety' ? { active: true } : {}) };
 }
 

@@ -27,6 +27,9 @@ describe('cue wiring', () => {
     expect(cueRequestFor({ kind: 'coaching', name: 'none' }, stamp)).toBeUndefined();
     expect(cueRequestFor({ kind: 'coaching', name: 'suggest_break' }, stamp)).toEqual({ decisionSeq: 41, kind: 'coaching', name: 'suggest_break', decidedMonoMs: 1234.5 });
     expect(cueRequestFor({ kind: 'safety', name: 'hr_high' }, stamp)).toMatchObject({ kind: 'safety', active: true });
+    // The engine's coaching record mirrors a fired rule as safety_alert/source safety: the rule's own decision is the cue.
+    expect(cueRequestFor({ kind: 'coaching', name: 'safety_alert', detail: { source: 'safety' } }, stamp)).toBeUndefined();
+    expect(cueRequestFor({ kind: 'coaching', name: 'safety_alert', detail: { source: 'model' } }, stamp)).toMatchObject({ kind: 'coaching', name: 'safety_alert' });
   });
 
   it('repeats an alert while safetyActive lists it, and records and streams every delivery', async () => {
