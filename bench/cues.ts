@@ -75,7 +75,8 @@ export async function run(): Promise<void> {
     await stage.stop();
     console.log(line('decision -> first frame, idle', idle));
     console.log(line('decision -> first frame, cut-in', cut));
-    console.log(`  ${'queued ahead of the ear (bound)'.padEnd(34)} ${settings.audio.lead_ms} ms lead + ${(settings.audio.period_frames * 4 * 1000) / 22050} ms ALSA buffer`);
+    // What a cut-in waits behind before the rider hears it: the player's lead, held in the ALSA buffer.
+    console.log(`  ${'queued ahead of the ear'.padEnd(34)} ${settings.audio.lead_ms} ms lead (ALSA buffer ${(settings.audio.period_frames * 4 * 1000) / 22050} ms)`);
 
     const perProcess: number[] = [];
     const pcm = Buffer.from(new Int16Array(441).buffer);
