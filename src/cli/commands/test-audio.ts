@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const only = values.only?.split(',').filter((s) => s !== '');
   const prompts = lib.list().filter((p) => !only || only.includes(p.name));
   if (only) for (const n of only) if (!prompts.some((p) => p.name === n)) throw new MotobioError('USAGE', `test audio: no prompt named "${n}"; names: ${lib.list().map((p) => p.name).join(', ')}`);
-  const rows = prompts.map((p) => ({ name: p.name, kind: p.kind, source: p.source, seconds: Math.round((p.pcm.length / 22050) * 100) / 100, file: p.file ?? null, played: false as boolean, error: null as string | null }));
+  const rows = prompts.map((p) => ({ name: p.name, kind: p.kind, source: p.source, seconds: Math.round((p.pcm.length / 22050) * 100) / 100, file: p.file ?? null, played: false, error: null as string | null }));
   let deviceError: string | null = null;
   if (!values['no-play']) {
     const out = new AlsaOutput({ device: a.device, periodFrames: a.period_frames, log: silentLogger });
