@@ -99,3 +99,23 @@ async function readUntil(res: Response, re: RegExp): Promise<string> {
   }
   return text;
 }
+
+describe('the cues line of motobio status', () => {
+  it('says prompts are off, or the output, language, tones and the last cue', async () => {
+    const { formatCueLine } = await import('../../src/cues/status-line.js');
+    const telemetry = new Telemetry({ processMetrics: false });
+    const clock = new Clock();
+    const ctx: DaemonContext = { config: {} as MotobioConfig, configFile: undefined, cwd: process.cwd(), log: silentLogger, clock, telemetry };
+    const stage = createCueStage(ctx, { settings: {}, onDelivery: () => undefined });
+    await stage.start(new AbortController().signal);
+    decisionToCue(stage, { kind: 'safety', name: 'vf' }, clock.stamp());
+    await stage.stop();
+    const line = formatCueLine(telemetry.snapshot().components['cues']);
+    expect(line).toMatch(/^cues: +prompts OFF/);
+    expect(line).toContain('es');
+    expect(line).toMatch(/last: safety vf muted \(audio_off\), decision #\d+/);
+    expect(formatCueLine({ state: 'failed', lastError: 'no headset', detail: { output: 'alsa:rider', language: 'en', promptProblems: ['vf'] } })).toBe(
+      'cues:      alsa:rider UNAVAILABLE (no headset), retrying, en, as tones: vf',
+    );
+  });
+});
