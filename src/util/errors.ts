@@ -20,7 +20,11 @@ export type MotobioErrorCode =
   | 'UPDATE_REFUSED'
   | 'KEY_INVALID'
   | 'INTERNAL'
-  | 'RECORD_UNREADABLE';
+  | 'RECORD_UNREADABLE'
+  /** The configured audio output cannot be opened or failed (src/cues). */
+  | 'AUDIO_UNAVAILABLE'
+  /** A prompt file is missing, unreadable or not a usable WAV (src/cues). */
+  | 'PROMPT_INVALID';
 
 export class MotobioError extends Error {
   readonly code: MotobioErrorCode;

@@ -80,10 +80,11 @@ describe('systemd/motobio.service', () => {
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('NoNewPrivileges')).toBe('yes');
     expect(one('UMask')).toBe('0077');
-    expect(one('SupplementaryGroups')).toBe('dialout');
+    // dialout: serial front ends; audio: the rider's cues (src/cues).
+    expect(one('SupplementaryGroups')?.split(' ').sort()).toEqual(['audio', 'dialout']);
     expect(one('CapabilityBoundingSet')?.split(' ').sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
     expect(one('AmbientCapabilities')?.split(' ').sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
-    expect(s.get('DeviceAllow')).toEqual(expect.arrayContaining(['char-ttyUSB rw', 'char-ttyACM rw']));
+    expect(s.get('DeviceAllow')).toEqual(expect.arrayContaining(['char-ttyUSB rw', 'char-ttyACM rw', 'char-alsa rw']));
     // The daemon stops within 5 s; systemd must give it at least that.
     expect(Number(one('TimeoutStopSec'))).toBeGreaterThan(5);
   });

@@ -7,6 +7,7 @@
 import type { DaemonStatus } from '../../daemon/health.js';
 import { errorMessage } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
+import { formatCueLine } from '../../cues/status-line.js';
 
 export const summary = "show the running daemon's state (--json for scripts)";
 
@@ -103,6 +104,7 @@ export function formatStatus(s: DaemonStatus): string {
   if (links.length > 0) lines.push(`uplink:    ${links.map(([n, l]) => `${n} ${l.state}${l.active ? ' (active)' : ''}`).join(', ')}`);
   else if (up) lines.push(`uplink:    ${up.state}${typeof up.detail?.['reason'] === 'string' ? ` (${up.detail['reason']})` : ''}`);
   else lines.push(`uplink:    ${s.config.links.length === 0 ? 'none configured' : 'no status yet'}`);
+  if (s.components['cues']) lines.push(formatCueLine(s.components['cues']));
   const last = s.lastErrors[s.lastErrors.length - 1];
   lines.push(`errors:    ${s.counters.errors}${last ? ` (last: ${last.module} ${last.code}${last.message ? `: ${last.message}` : ''} at ${last.at})` : ''}`);
   return `${lines.join('\n')}\n`;

@@ -1,0 +1,105 @@
+/**
+ * What the daemon calls to join the cue stage and the event stream to the pipeline, kept
+ * here so src/daemon/ needs only a few lines (the lead wires them in issue 16's refactor):
+ *
+ *   const cues = createCueStage(ctx, { settings: ctx.config.rider, onDelivery: (d) => outbox.append(cueRecord(d, ctx.clock.stamp())) });
+ *   lifecycle.add(cues, STOP_RANK.pipeline);          // after the pipeline's flush, before the store
+ *   // per decision, after its record is appended with `stamp`:
+ *   decisionToCue(cues, decision, stamp);   publishDecision(events, decision, stamp);
+ *   // per features period:  publishHeart(events, features, stamp.monoMs)
+ *   // health server:        case '/events': events.handle(req, res)
+ */
+import type { Registry } from 'prom-client';
+import type { DaemonContext, Decision, OutboundRecord } from '../daemon/context.js';
+import type { Stamp } from '../daemon/clock.js';
+import { resolvePath } from '../daemon/config.js';
+import type { SignalFeatures } from '../signal/types.js';
+import type { EventStream } from './event-stream.js';
+import { cueSettings, type RiderCueSettingsInput } from './settings.js';
+import { CueStage, type CueStageOptions } from './stage.js';
+import type { CueDelivery, CueRequest } from './types.js';
+
+export interface CueWiring {
+  /** rider settings (rider.language, rider.audio); defaults apply to what is missing. */
+  settings?: RiderCueSettingsInput;
+  onDelivery: (d: CueDelivery) => void;
+  onStatus?: CueStageOptions['onStatus'];
+  /** Also publish each delivery on the event stream. */
+  events?: EventStream;
+  /** Environment for aplay; the daemon's own by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Builds the stage from the daemon's context: its clock, logger, telemetry (alarms, status, metrics). */
+export function createCueStage(ctx: DaemonContext, w: CueWiring): CueStage {
+  const registry = (ctx.telemetry as { registry?: Registry }).registry;
+  const settings = cueSettings(w.settings);
+  // Relative directories resolve where the configuration's other paths do (ctx.cwd; `pkg:` is the package).
+  const audio = settings.audio;
+  const resolved = {
+    ...settings,
+    audio: { ...audio, cache_dir: resolvePath(audio.cache_dir, ctx.cwd), prompts_dir: audio.prompts_dir === '' ? '' : resolvePath(audio.prompts_dir, ctx.cwd) },
+  };
+  return new CueStage({
+    settings: resolved,
+    log: ctx.log,
+    monoMs: () => ctx.clock.monoMs(),
+    telemetry: ctx.telemetry,
+    ...(registry ? { registry } : {}),
+    onDelivery: (d) => {
+      w.events?.publish('cue', d);
+      w.onDelivery(d);
+    },
+    ...(w.onStatus ? { onStatus: w.onStatus } : {}),
+    wallClockTrusted: () => ctx.clock.sync() === 'synchronized',
+    ...(w.env ? { env: w.env } : {}),
+  });
+}
+
+/**
+ * The cue a decision asks for: undefined for the policy's "none", and for the coaching
+ * record's mirror of a rule that fired (action safety_alert, source "safety"): the safety
+ * decisions of the same period carry the rule and get its own prompt, so the mirror would only
+ * be a second alert dropped behind the first. The policy's own safety_alert (source "model")
+ * is a cue.
+ */
+export function cueRequestFor(d: Decision, stamp: Pick<Stamp, 'seq' | 'monoMs'>): CueRequest | undefined {
+  if (d.kind === 'coaching' && (d.name === 'none' || d.detail?.['source'] === 'safety')) return undefined;
+  return { decisionSeq: stamp.seq, kind: d.kind, name: d.name, decidedMonoMs: stamp.monoMs, ...(d.kind === 'safety' ? { active: true } : {}) };
+}
+
+/**
+ * Hands one decision to the stage. The coaching decision carries the engine's `safetyActive`
+ * (the rules whose condition holds now), which is what keeps a safety alert repeating.
+ */
+export function decisionToCue(stage: CueStage, d: Decision, stamp: Pick<Stamp, 'seq' | 'monoMs'>): void {
+  const active = d.kind === 'coaching' ? d.detail?.['safetyActive'] : undefined;
+  if (Array.isArray(active)) stage.setSafetyActive(active.filter((r): r is string => typeof r === 'string'));
+  const req = cueRequestFor(d, stamp);
+  if (req) stage.cue(req);
+}
+
+/** A `cue` record for the outbox, linked to its decision by decisionSeq. The lead adds 'cue' to RecordType. */
+export function cueRecord(d: CueDelivery, stamp: Stamp): Omit<OutboundRecord, 'type'> & { type: 'cue' } {
+  return { type: 'cue', stamp, body: { ...d } };
+}
+
+export function publishDecision(events: EventStream, d: Decision, stamp: Pick<Stamp, 'seq' | 'monoMs'>): void {
+  if (d.kind === 'safety') {
+    const det = d.detail ?? {};
+    events.publish('safety', {
+      seq: stamp.seq,
+      monoMs: stamp.monoMs,
+      rule: d.name,
+      ...(typeof det['message'] === 'string' ? { message: det['message'] } : {}),
+      ...(typeof det['value'] === 'number' || det['value'] === null ? { value: det['value'] } : {}),
+      ...(typeof det['threshold'] === 'number' ? { threshold: det['threshold'] } : {}),
+    });
+  } else {
+    events.publish('decision', { seq: stamp.seq, monoMs: stamp.monoMs, name: d.name });
+  }
+}
+
+export function publishHeart(events: EventStream, f: SignalFeatures, monoMs: number): void {
+  events.publish('heart', { monoMs, hrBpm: f.hrBpm, quality: Number.isFinite(f.quality) ? f.quality : null, leadOff: f.leadOff, rmssdMs: f.rmssdMs });
+}
