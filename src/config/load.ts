@@ -181,8 +181,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     const seen = new Set<string>();
     const issues: ConfigIssue[] = [];
     for (const e of validate.errors ?? []) {
-      // if/then failures repeat the inner error; the inner one is the useful one.
+      // if/then failures repeat the inner error; the inner one is the useful one. A choice
+      // (anyOf of constants) says once what it accepts, not once per alternative.
       if (e.keyword === 'if') continue;
+      if (e.keyword === 'const' && (validate.errors ?? []).some((o) => o.keyword === 'anyOf' && o.instancePath === e.instancePath)) continue;
       const issue = issueFromAjv(e, envPaths);
       const key = `${issue.path}: ${issue.message}`;
       if (seen.has(key)) continue;
@@ -202,7 +204,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 export function resolveConfigPaths(config: MotobioConfig, cwd: string): MotobioConfig {
   const walk = (schema: unknown, value: unknown): unknown => {
     const s = schema as { format?: string; properties?: Record<string, unknown>; items?: unknown };
-    if (typeof value === 'string' && s.format === PATH_FORMAT) return resolvePath(value, cwd);
+    // An empty path means "none" where a setting allows it (rider.audio.prompts_dir).
+    if (typeof value === 'string' && s.format === PATH_FORMAT) return value === '' ? value : resolvePath(value, cwd);
     if (Array.isArray(value) && s.items) return value.map((v) => walk(s.items, v));
     if (value && typeof value === 'object' && s.properties) {
       const out: Record<string, unknown> = {};

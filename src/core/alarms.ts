@@ -18,7 +18,11 @@ export type AlarmCode =
   /** Safety events were evicted to stay within the disk budget. */
   | 'SAFETY_EVICTED'
   /** No usable coaching model: decisions come from the safety rules alone. */
-  | 'MODEL_UNAVAILABLE';
+  | 'MODEL_UNAVAILABLE'
+  /** The rider's audio device is missing or failing: cues are not heard; retried with backoff. */
+  | 'AUDIO_UNAVAILABLE'
+  /** A prompt file is missing or corrupt: that cue plays as a plain tone. */
+  | 'PROMPT_INVALID';
 
 export interface Alarm {
   readonly code: AlarmCode;

@@ -28,7 +28,7 @@ export function isPriority(x: unknown): x is Priority {
 }
 
 
-export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status' | 'update';
+export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status' | 'update' | 'cue' | 'cue_outcome';
 
 export interface OutboundRecord {
   readonly type: RecordType;
@@ -49,4 +49,7 @@ export const PRIORITY_OF: Readonly<Record<RecordType, Priority>> = {
   clock: 'status',
   status: 'status',
   update: 'status',
+  // What the rider heard, and what it did: the server trains the next policy on these.
+  cue: 'decision',
+  cue_outcome: 'decision',
 };

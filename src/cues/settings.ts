@@ -12,8 +12,11 @@
  *       volume: 0.8           # 0..1, applied to the samples
  *       ...
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+
+// Paths are checked where they are used; the configuration resolves them (src/config/load.ts).
+if (!FormatRegistry.Has('path')) FormatRegistry.Set('path', () => true);
 import { MotobioError } from '../util/errors.js';
 
 export const CUE_LANGUAGES = ['es', 'en'] as const;
@@ -33,42 +36,30 @@ export const QuietPeriodSchema = Type.Object(
 
 export const AudioSettingsSchema = Type.Object(
   {
-    /** Where prompts go: an ALSA PCM through a long-lived aplay, or nowhere (prompts off). */
     output: Type.Union([Type.Literal('alsa'), Type.Literal('none')], {
       default: 'none',
       errorMessage: 'must be "alsa" (an ALSA PCM, e.g. the paired helmet headset) or "none" (prompts off)',
+      description: 'Where prompts go: an ALSA PCM through a long-lived aplay (docs/cues.md), or nowhere (prompts off, said once at start and in status).',
     }),
-    /** ALSA PCM name as `aplay -L` lists it; the headset's bluealsa PCM, or a name from asound.conf. */
-    device: Type.String({ default: 'default', minLength: 1, errorMessage: 'must be an ALSA PCM name, e.g. "default" or "bluealsa"' }),
-    /** Linear gain on the samples, 0 (silent) to 1 (as rendered). */
-    volume: Type.Number({ default: 0.8, minimum: 0, maximum: 1, errorMessage: 'must be a number from 0 to 1' }),
-    /** Every cue is muted (recorded as `muted`), safety included. */
-    mute: Type.Boolean({ default: false }),
-    /** Coaching prompts are muted inside these local-time periods; safety alerts still play. Ignored while the wall clock is not synchronised. */
-    quiet_hours: Type.Array(QuietPeriodSchema, { default: [] }),
-    /** A directory of WAV files named <language>/<prompt>.wav that replace the rendered prompts. Empty: none. */
-    prompts_dir: Type.String({ default: '' }),
-    /** Where rendered prompts are cached on the unit (created 0700). */
-    cache_dir: Type.String({ default: './var/cues', minLength: 1 }),
-    /** A coaching prompt that could not start this long after its decision is dropped, s. */
-    coaching_max_delay_s: Type.Number({ default: 3, minimum: 0, maximum: 30 }),
-    /** Silence at least this long between the end of one coaching prompt and the start of the next, s. */
-    min_gap_s: Type.Number({ default: 20, minimum: 0, maximum: 3600 }),
-    /** A safety prompt is played at most this many times per alert while its condition holds. */
-    safety_repeat_max: Type.Integer({ default: 3, minimum: 1, maximum: 10 }),
-    /** Pause between two plays of the same safety prompt, s. */
-    safety_repeat_gap_s: Type.Number({ default: 4, minimum: 0, maximum: 60 }),
-    /** How far ahead of real time PCM is handed to the device, ms: bounds how late a safety alert cuts in. 80 fills the 4-period ALSA buffer at once, so the device starts without waiting. */
-    lead_ms: Type.Integer({ default: 80, minimum: 20, maximum: 1000 }),
-    /** Device period, frames at 22050 Hz (441 = 20 ms); the ALSA buffer is four periods. */
-    period_frames: Type.Integer({ default: 441, minimum: 64, maximum: 8192 }),
+    device: Type.String({ default: 'default', minLength: 1, errorMessage: 'must be an ALSA PCM name, e.g. "default" or "bluealsa"', description: "ALSA PCM name as `aplay -L` lists it: the headset's bluealsa PCM, or a name from asound.conf." }),
+    volume: Type.Number({ default: 0.8, minimum: 0, maximum: 1, errorMessage: 'must be a number from 0 to 1', description: 'Linear gain on the samples, 0 (silent) to 1 (as rendered).' }),
+    mute: Type.Boolean({ default: false, description: 'Every cue is muted (recorded as `muted`), safety included.' }),
+    quiet_hours: Type.Array(QuietPeriodSchema, { default: [], description: 'Coaching prompts are muted inside these local-time periods (`{from: "22:00", to: "06:30"}`); safety alerts still play. Ignored while the wall clock is not synchronised.', 'x-type': 'list' }),
+    prompts_dir: Type.String({ default: '', format: 'path', description: 'A directory of WAV files named `<language>/<prompt>.wav` that replace the rendered prompts. Empty: none.' }),
+    cache_dir: Type.String({ default: './var/cues', minLength: 1, format: 'path', description: 'Where rendered prompts are cached on the unit (created 0700).' }),
+    coaching_max_delay_s: Type.Number({ default: 3, minimum: 0, maximum: 30, description: 'A coaching prompt that could not start this long after its decision is dropped, never queued, s.' }),
+    min_gap_s: Type.Number({ default: 20, minimum: 0, maximum: 3600, description: 'Silence at least this long between the end of one coaching prompt and the start of the next, s.' }),
+    safety_repeat_max: Type.Integer({ default: 3, minimum: 1, maximum: 10, description: 'A safety prompt is played at most this many times per alert while its condition holds.' }),
+    safety_repeat_gap_s: Type.Number({ default: 4, minimum: 0, maximum: 60, description: 'Pause between two plays of the same safety prompt, s.' }),
+    lead_ms: Type.Integer({ default: 80, minimum: 20, maximum: 1000, description: 'How far ahead of real time PCM is handed to the device, ms: bounds how late a safety alert cuts in.' }),
+    period_frames: Type.Integer({ default: 441, minimum: 64, maximum: 8192, description: 'Device period, frames at 22050 Hz (441 = 20 ms); the ALSA buffer is four periods.' }),
   },
   { additionalProperties: false, default: {} },
 );
 
 export const RiderCueSettingsSchema = Type.Object(
   {
-    language: Type.Union([Type.Literal('es'), Type.Literal('en')], { default: 'es', errorMessage: 'must be "es" or "en"' }),
+    language: Type.Union([Type.Literal('es'), Type.Literal('en')], { default: 'es', errorMessage: 'must be "es" or "en"', description: "Language of the rider's prompts: Spanish (`es`) or English (`en`)." }),
     audio: AudioSettingsSchema,
   },
   { additionalProperties: false, default: {} },

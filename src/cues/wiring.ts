@@ -10,9 +10,10 @@
  *   // health server:        case '/events': events.handle(req, res)
  */
 import type { Registry } from 'prom-client';
-import type { DaemonContext, Decision, OutboundRecord } from '../daemon/context.js';
-import type { Stamp } from '../daemon/clock.js';
-import { resolvePath } from '../daemon/config.js';
+import type { StageContext } from '../core/context.js';
+import type { Stamp } from '../core/clock.js';
+import type { OutboundRecord } from '../core/record.js';
+import type { Decision } from '../inference/stage.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { EventStream } from './event-stream.js';
 import { cueSettings, type RiderCueSettingsInput } from './settings.js';
@@ -31,17 +32,12 @@ export interface CueWiring {
 }
 
 /** Builds the stage from the daemon's context: its clock, logger, telemetry (alarms, status, metrics). */
-export function createCueStage(ctx: DaemonContext, w: CueWiring): CueStage {
+export function createCueStage(ctx: StageContext, w: CueWiring): CueStage {
   const registry = (ctx.telemetry as { registry?: Registry }).registry;
-  const settings = cueSettings(w.settings);
-  // Relative directories resolve where the configuration's other paths do (ctx.cwd; `pkg:` is the package).
-  const audio = settings.audio;
-  const resolved = {
-    ...settings,
-    audio: { ...audio, cache_dir: resolvePath(audio.cache_dir, ctx.cwd), prompts_dir: audio.prompts_dir === '' ? '' : resolvePath(audio.prompts_dir, ctx.cwd) },
-  };
+  // The configuration's rider section (paths already absolute), or the settings a test hands in.
+  const settings = w.settings === undefined ? ctx.config.rider : cueSettings(w.settings);
   return new CueStage({
-    settings: resolved,
+    settings,
     log: ctx.log,
     monoMs: () => ctx.clock.monoMs(),
     telemetry: ctx.telemetry,
@@ -79,8 +75,8 @@ export function decisionToCue(stage: CueStage, d: Decision, stamp: Pick<Stamp, '
   if (req) stage.cue(req);
 }
 
-/** A `cue` record for the outbox, linked to its decision by decisionSeq. The lead adds 'cue' to RecordType. */
-export function cueRecord(d: CueDelivery, stamp: Stamp): Omit<OutboundRecord, 'type'> & { type: 'cue' } {
+/** A `cue` record for the outbox, linked to its decision by decisionSeq. */
+export function cueRecord(d: CueDelivery, stamp: Stamp): OutboundRecord {
   return { type: 'cue', stamp, body: { ...d } };
 }
 

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Clock } from '../../src/daemon/clock.js';
-import { loadConfig } from '../../src/daemon/config.js';
-import type { DaemonContext } from '../../src/daemon/context.js';
+import { Clock } from '../../src/core/clock.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { StageContext } from '../../src/core/context.js';
 import { Telemetry } from '../../src/daemon/telemetry.js';
-import { createDaemonEngine } from '../../src/inference/daemon-engine.js';
+import { openDecisions } from '../../src/inference/stage.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
 import type { CueDelivery } from '../../src/cues/types.js';
 import { createCueStage, decisionToCue } from '../../src/cues/wiring.js';
@@ -41,10 +41,10 @@ describe('decision engine -> cue stage', () => {
   it('plays the hr_high alert for a sustained high heart rate, linked by seq, repeating only while the rule holds', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'motobio-engine-cues-'));
     const pcm = filePcm();
-    const { config } = loadConfig({ env: {}, cwd });
+    const { config } = loadConfig({ resolvePaths: true, env: {}, cwd });
     const clock = new Clock();
     const telemetry = new Telemetry({ processMetrics: false });
-    const ctx: DaemonContext = {
+    const ctx: StageContext = {
       config: { ...config, inference: { ...config.inference, model_dir: MODELS, rules: { ...config.inference.rules, hr_high_bpm: 170 } } },
       configFile: undefined,
       cwd,
@@ -52,7 +52,7 @@ describe('decision engine -> cue stage', () => {
       clock,
       telemetry,
     };
-    const engine = await createDaemonEngine(ctx, { restingHrBpm: 60 });
+    const engine = await openDecisions(ctx, { modelDir: () => ({ dir: MODELS, fromUpdate: false }) });
     const deliveries: CueDelivery[] = [];
     const stage = createCueStage(ctx, {
       settings: { language: 'es', audio: { output: 'alsa', device: pcm.device, safety_repeat_max: 5, safety_repeat_gap_s: 0.5 } },
