@@ -97,7 +97,7 @@ export class BaselineLearner {
     const inWarmup = f.endS - this.rideStartS <= this.config.warmupS;
     const trusted = !f.leadOff && f.quality >= this.config.minQuality && f.hrBpm !== null && Number.isFinite(f.hrBpm);
     if (inWarmup && trusted) {
-      this.hr.push(f.hrBpm!);
+      this.hr.push(f.hrBpm);
       if (f.rmssdMs !== null && Number.isFinite(f.rmssdMs)) this.rmssd.push(f.rmssdMs);
     }
     if (!inWarmup) this.commit();
