@@ -11,8 +11,9 @@
  * already allows (safety rules, hysteresis and cooldowns stay the engine's). Two things keep a
  * kind from being silenced forever: an exploration floor (with probability `floor` the pick
  * is uniform, so every allowed kind keeps at least floor/k of the picks) and a discount on old
- * outcomes (an arm's evidence is capped at about 1/(1-discount) outcomes, so its posterior
- * never collapses and a rider who changes is followed).
+ * evidence (discounted Thompson sampling: every outcome multiplies the evidence of every kind
+ * by `discount`, so evidence is capped at about 1/(1-discount) outcomes, the posterior of a
+ * kind that is not being tried widens again until it is, and a rider who changes is followed).
  */
 import type { CueOutcome } from '../cues/outcome.js';
 import { normal, type Random } from './random.js';
@@ -23,9 +24,9 @@ export type RewardKind = 'hr_drop' | 'rmssd_rise';
 export interface ChooserConfig {
   /** Share of choices made uniformly at random among the allowed kinds. */
   readonly explorationFloor: number;
-  /** Each new outcome of a kind multiplies that kind's past evidence by this. */
+  /** Each new outcome multiplies the past evidence of every kind by this. */
   readonly discount: number;
-  /** Prior: mean reward, its weight in outcomes, and the reward's spread. */
+  /** Prior: mean reward before any outcome (then this rider's mean over all kinds), its weight in outcomes, and the reward's spread. */
   readonly priorMean: number;
   readonly priorN: number;
   readonly priorSd: number;
@@ -70,14 +71,29 @@ export class CueChooser {
     for (const a of store?.arms(riderId) ?? []) this.stats.set(a.cue, a);
   }
 
-  private posterior(cue: string): { mean: number; sd: number; n: number } {
+  /**
+   * The prior a kind shrinks to: this rider's mean reward over all kinds (empirical Bayes), the
+   * configured prior before any. A kind whose evidence has been forgotten so looks like an
+   * average kind for this rider, not like a useless one, and is tried again.
+   */
+  private priorMean(): number {
+    let n = 0;
+    let sum = 0;
+    for (const a of this.stats.values()) {
+      n += a.n;
+      sum += a.sum;
+    }
+    return n > 1e-9 ? sum / n : this.config.priorMean;
+  }
+
+  private posterior(cue: string, prior = this.priorMean()): { mean: number; sd: number; n: number } {
     const c = this.config;
     const a = this.stats.get(cue);
     const n = a?.n ?? 0;
     const sum = a?.sum ?? 0;
     const ss = n > 0 ? Math.max(0, (a?.sumSq ?? 0) - (sum * sum) / n) : 0;
     const weight = c.priorN + n;
-    const mean = (c.priorMean * c.priorN + sum) / weight;
+    const mean = (prior * c.priorN + sum) / weight;
     const variance = (c.priorSd * c.priorSd * c.priorN + ss) / weight;
     return { mean, sd: Math.sqrt(variance / weight), n };
   }
@@ -92,8 +108,9 @@ export class CueChooser {
     }
     const draws: Record<string, number> = {};
     let chosen = proposed;
+    const prior = this.priorMean();
     for (const k of kinds) {
-      const p = this.posterior(k);
+      const p = this.posterior(k, prior);
       draws[k] = p.mean + p.sd * normal(this.random);
       if (draws[k] > draws[chosen]) chosen = k;
     }
@@ -118,10 +135,14 @@ export class CueChooser {
   /** Counts a reward for a kind directly (the bench's rider model, tests). */
   update(cue: string, r: number): void {
     const g = this.config.discount;
-    const a = this.stats.get(cue) ?? { cue, n: 0, sum: 0, sumSq: 0, total: 0 };
-    const next: ArmStats = { cue, n: a.n * g + 1, sum: a.sum * g + r, sumSq: a.sumSq * g + r * r, total: a.total + 1 };
-    this.stats.set(cue, next);
-    this.store?.saveArm(this.riderId, next, this.wallNow());
+    if (!this.stats.has(cue)) this.stats.set(cue, { cue, n: 0, sum: 0, sumSq: 0, total: 0 });
+    const wall = this.wallNow();
+    for (const a of [...this.stats.values()]) {
+      const hit = a.cue === cue;
+      const next: ArmStats = { cue: a.cue, n: a.n * g + (hit ? 1 : 0), sum: a.sum * g + (hit ? r : 0), sumSq: a.sumSq * g + (hit ? r * r : 0), total: a.total + (hit ? 1 : 0) };
+      this.stats.set(a.cue, next);
+      this.store?.saveArm(this.riderId, next, wall);
+    }
   }
 
   arms(): ArmView[] {

@@ -34,7 +34,7 @@ export const RiderProfileSettingsSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: "pick among the coaching cues the policy allows the kind that has worked for this rider (Thompson sampling on the cue outcomes)" }),
         exploration_floor: Type.Number({ default: DEFAULT_CHOOSER.explorationFloor, exclusiveMinimum: 0, maximum: 1, description: 'share of picks made at random, so no kind is silenced forever' }),
-        discount: Type.Number({ default: DEFAULT_CHOOSER.discount, exclusiveMinimum: 0, maximum: 1, description: "each new outcome of a kind multiplies that kind's past evidence by this" }),
+        discount: Type.Number({ default: DEFAULT_CHOOSER.discount, exclusiveMinimum: 0, maximum: 1, description: 'each new outcome multiplies the past evidence of every kind by this (memory of about 1/(1-discount) outcomes)' }),
         prior_sd: Type.Number({ default: DEFAULT_CHOOSER.priorSd, exclusiveMinimum: 0, description: 'expected spread of a reward (bpm for hr_drop)' }),
         reward: Type.Union([Type.Literal('hr_drop'), Type.Literal('rmssd_rise')], { default: DEFAULT_CHOOSER.reward }),
       },
