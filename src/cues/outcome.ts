@@ -224,3 +224,68 @@ export class TimelineMap {
     return last.dataS + (rate * (monoMs - last.monoMs)) / 1000;
   }
 }
+
+export interface CueOutcomeStageOptions {
+  readonly config?: Partial<OutcomeConfig>;
+  /** Each finished outcome: append it as a `cue_outcome` record and hand it to the rider's cue chooser. */
+  readonly emit: (o: CueOutcome) => void;
+  /**
+   * The clock CueDelivery.startMonoMs is on (the daemon's Clock: CLOCK_MONOTONIC ms). Chunks are
+   * noted on it at arrival, so a cue's start finds its place among the beats.
+   */
+  readonly monoNow: () => number;
+}
+
+/**
+ * The cue outcome as the daemon drives it: one object fed from the pipeline's three streams.
+ *
+ *   source chunk ──chunk(dataEndS)──▶ TimelineMap (monoNow at arrival ↔ data time)
+ *   chain output ──chain(out, timeS)──▶ CueOutcomeTracker ──▶ emit(cue_outcome)
+ *   cue delivery ──delivered(d)──▶ start on the data timeline ──▶ tracker.cue
+ *   safety rule fired ──safety(t, rule)──▶ tracker.safety
+ */
+export class CueOutcomeStage {
+  readonly tracker: CueOutcomeTracker;
+  private readonly timeline = new TimelineMap();
+  private nowS = 0;
+
+  constructor(private readonly options: CueOutcomeStageOptions) {
+    this.tracker = new CueOutcomeTracker(options.config);
+  }
+
+  /** A source chunk arrived whose last sample is at `dataEndS` on the data timeline. */
+  chunk(dataEndS: number): void {
+    this.timeline.note(this.options.monoNow(), dataEndS);
+  }
+
+  chain(out: { readonly rr: readonly RrInterval[]; readonly quality: readonly QualityWindow[] }, timeS: number): void {
+    this.nowS = Math.max(this.nowS, timeS);
+    this.emitAll(this.tracker.push(out, timeS));
+  }
+
+  delivered(d: CueDelivery): void {
+    const mapped = d.startMonoMs === undefined ? null : this.timeline.toDataS(d.startMonoMs);
+    // Never after the data seen so far: a cue cannot start in the future of the beats.
+    const startS = mapped === null ? this.nowS : Math.min(mapped, this.nowS);
+    this.emitAll(this.tracker.cue(d, startS));
+  }
+
+  safety(atS: number, rule: string): void {
+    this.emitAll(this.tracker.safety(atS, rule));
+  }
+
+  /** End of stream or stop: the open outcomes go out marked stream_end. */
+  flush(): void {
+    this.emitAll(this.tracker.flush());
+  }
+
+  private emitAll(outs: readonly CueOutcome[]): void {
+    for (const o of outs) {
+      try {
+        this.options.emit(o);
+      } catch {
+        // A listener's bug must not stop the measurement of the other cues.
+      }
+    }
+  }
+}

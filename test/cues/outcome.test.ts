@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CueOutcomeTracker, TimelineMap, type CueOutcome } from '../../src/cues/outcome.js';
+import { CueOutcomeStage, CueOutcomeTracker, TimelineMap, type CueOutcome } from '../../src/cues/outcome.js';
 import type { CueDelivery } from '../../src/cues/types.js';
 import { EcgChain } from '../../src/signal/chain.js';
 import { readAnnotations, type Annotation } from '../../src/sources/wfdb/annotations.js';
@@ -184,5 +184,35 @@ describe('TimelineMap', () => {
     expect(m.toDataS(11_000)).toBeCloseTo(20, 9);
     expect(m.toDataS(12_000)).toBeCloseTo(22, 9);
     expect(m.toDataS(10_750)).toBeCloseTo(19.5, 9);
+  });
+});
+
+describe('CueOutcomeStage (as the daemon drives it)', () => {
+  it('places a cue by its monotonic start among the beats of a replay at 4x, and emits its outcome', () => {
+    const rec = readRecord(join(DATA, 'mitdb/101'));
+    const fs = rec.signals[0].fs;
+    const mv = toPhysical(rec.signals[0]).subarray(0, 400 * fs);
+    let mono = 5_000;
+    const got: CueOutcome[] = [];
+    const stage = new CueOutcomeStage({ emit: (o) => got.push(o), monoNow: () => mono });
+    const chain = new EcgChain({ fs });
+    let cued = false;
+    for (let i = 0; i < mv.length; i += fs / 4) {
+      // A quarter second of data every 62.5 ms of monotonic time: a replay at speed 4.
+      mono += 62.5;
+      const out = chain.push(mv.subarray(i, i + fs / 4));
+      stage.chunk(chain.timeS);
+      stage.chain(out, chain.timeS);
+      // The delivery record comes 3 s (data) after the prompt started at 120 s.
+      if (!cued && chain.timeS >= 123) {
+        cued = true;
+        stage.delivered({ ...delivery(9), startMonoMs: mono - (3 * 1000) / 4 });
+      }
+    }
+    stage.flush();
+    expect(got).toHaveLength(1);
+    expect(got[0].decisionSeq).toBe(9);
+    expect(got[0].complete).toBe(true);
+    expect(Math.abs(got[0].cueStartS - 120)).toBeLessThan(0.3);
   });
 });
