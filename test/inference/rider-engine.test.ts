@@ -11,7 +11,7 @@ import { DecisionEngine, type CueChoiceRequest } from '../../src/inference/engin
 import { ACTIONS, specFeatures, type RideContext } from '../../src/inference/features.js';
 import { parseManifest } from '../../src/inference/manifest.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
-import { defaultManifest, featureIndex, singleFeatureLayer, writeModel } from './model-fixtures.js';
+import { DEFAULT_MANIFEST, defaultManifest, featureIndex, singleFeatureLayer, writeModel } from './model-fixtures.js';
 
 const CALM: SignalFeatures = { endS: 0, hrBpm: 70, hrSlopeBpmPerMin: 0, rmssdMs: 45, sdnnMs: 55, pnn50: 0.2, lfHf: 1.2, quality: 0.95, ectopicShare: 0, leadOff: false, secondsSinceBeat: 0.5 };
 const RIDING: RideContext = { restingHrBpm: 62, minutesRiding: 20, riding: true, sensorConnected: true };
@@ -54,6 +54,29 @@ describe('riding and stopping', () => {
     const engine = await DecisionEngine.create({ manifestPath: writeModel(dir, 'hr-breathing', singleFeatureLayer('hr_bpm', 'breathing_cue')) });
     const r = await engine.decide({ signal: at(5000), ride: { ...RIDING, minutesRiding: 3.5 } });
     expect(r.inputs.features['minutes_riding']).toBe(3.5);
+    await engine.close();
+  });
+});
+
+describe('suggest_break on the shipped policy counts riding time', () => {
+  it('a long uptime with a short ride since the last real stop is no break; a long ride is; a real stop holds it', async () => {
+    const engine = await DecisionEngine.create({ manifestPath: DEFAULT_MANIFEST, decision: { confirmations: 2 } });
+    const run = async (t0: number, ride: RideContext) => {
+      const out = [];
+      for (let k = 0; k < 4; k++) out.push(await engine.decide({ signal: at(t0 + k * 5), ride }));
+      return out;
+    };
+    // 150 min since the daemon started, but only 20 min since the last real stop.
+    const short = await run(150 * 60, { ...RIDING, minutesRiding: 20 });
+    expect(short.every((r) => r.modelAction !== 'suggest_break')).toBe(true);
+    // Stopped with 110 riding minutes behind: the policy wants a break, the engine holds it.
+    const stopped = await run(160 * 60, { ...RIDING, minutesRiding: 110, riding: false });
+    expect(stopped.some((r) => r.modelAction === 'suggest_break')).toBe(true);
+    expect(stopped.every((r) => r.action === 'none')).toBe(true);
+    expect(stopped.some((r) => r.reason === 'not_riding')).toBe(true);
+    // Riding 110 minutes: the break is suggested.
+    const long = await run(170 * 60, { ...RIDING, minutesRiding: 110 });
+    expect(long.some((r) => r.action === 'suggest_break' && r.reason === 'emitted')).toBe(true);
     await engine.close();
   });
 });
