@@ -48,7 +48,7 @@ export class AssumedRideSource extends EventEmitter<RideContextEvents> implement
 
   snapshot(): RideContextSnapshot {
     const minutes = this.startedMono === undefined ? 0 : Math.max(0, (this.now() - this.startedMono) / 60_000);
-    return { source: 'assumed', riding: true, phase: 'riding', minutesRiding: minutes, stale: false, rideStartMs: null, position: null, speedMps: null, fixAgeS: null };
+    return { source: 'assumed', riding: true, phase: 'riding', minutesRiding: minutes, stale: false, rideStartMs: null, position: null, speedMps: null, fixAgeS: null, fixTimeMs: null };
   }
 
   status(): RideSourceStatus {

@@ -184,6 +184,7 @@ export class RideTracker {
       position: stale ? null : this.position,
       speedMps: stale ? null : this.speed,
       fixAgeS: goodAgeS,
+      fixTimeMs: this.lastFixMs,
     };
   }
 }

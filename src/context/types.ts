@@ -50,6 +50,8 @@ export interface RideContextSnapshot {
   readonly speedMps: number | null;
   /** Seconds since the last fix arrived (monotonic); null before any. */
   readonly fixAgeS: number | null;
+  /** Time of the last fix (the receiver's), ms since epoch; null before any and without GPS. */
+  readonly fixTimeMs: number | null;
 }
 
 export type RideEvent =

@@ -29,7 +29,8 @@ async function gpsdFixture(): Promise<{ source: GpsdRideSource; fake: () => Gpsf
     source,
     fake: () => fake,
     feed: async () => {
-      fake = await startGpsfake(LOG, { port });
+      // 40 ms a sentence: the 100-s standing lead-in is 4 s of wall time for gpsd to get going.
+      fake = await startGpsfake(LOG, { port, cycleS: 0.04 });
     },
     cleanup: async () => {
       await source.stop();
@@ -50,13 +51,19 @@ describe('gpsd ride context on a replayed ride', () => {
     const f = await gpsdFixture();
     const events: RideEvent[] = [];
     const seen: RideContextSnapshot[] = [];
+    let firstFixMs: number | undefined;
     f.source.on('ride', (e) => events.push(e));
-    f.source.on('context', (s) => seen.push(s));
+    f.source.on('context', (s) => {
+      seen.push(s);
+      if (firstFixMs === undefined && s.fixTimeMs !== null) firstFixMs = s.fixTimeMs;
+    });
     try {
       await f.source.start();
       await f.feed();
       // The last fix of the log is at 329 s.
       await waitFor(() => events.filter((e) => e.type === 'ride_start').length === 2 && seen[seen.length - 1].minutesRiding > 48.5 / 60, 60_000, `the whole log (gpsfake said: ${f.fake()?.output() ?? ''})`);
+      // gpsd must have been watching before the ride began (the lead-in is there for that).
+      expect(firstFixMs, `first fix at ${new Date(firstFixMs ?? 0).toISOString()}: gpsfake ran past the lead-in before gpsd reported; is the machine overloaded?`).toBeLessThan(at(100));
       const starts = events.filter((e) => e.type === 'ride_start');
       const ends = events.filter((e) => e.type === 'ride_end');
       expect(starts.map((e) => e.atMs)).toEqual([at(100), at(280)]);
