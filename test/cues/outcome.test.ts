@@ -16,6 +16,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CueOutcomeStage, CueOutcomeTracker, TimelineMap, type CueOutcome } from '../../src/cues/outcome.js';
+import { offlineWindow } from '../../src/cues/offline.js';
 import type { CueDelivery } from '../../src/cues/types.js';
 import { EcgChain } from '../../src/signal/chain.js';
 import { readAnnotations, type Annotation } from '../../src/sources/wfdb/annotations.js';
@@ -30,8 +31,6 @@ function checked(outcomes: CueOutcome[]): CueOutcome[] {
   for (const o of outcomes) expect(validate(JSON.parse(JSON.stringify(o))), JSON.stringify(validate.errors)).toBe(true);
   return outcomes;
 }
-/** AAMI class N beats (N, L, R, e, j): the normal-to-normal intervals of HRV. */
-const NORMAL = new Set([1, 2, 3, 11, 34]);
 
 function delivery(seq: number, name = 'breathing_cue'): CueDelivery {
   return { decisionSeq: seq, kind: 'coaching', name, state: 'played', language: 'es', prompt: 'voice', startMonoMs: seq * 1000 };
@@ -70,29 +69,9 @@ function replay(record: string, seconds: number, cues: readonly { atS: number; d
   return { outcomes: checked(outcomes), anns: readAnnotations(join(DATA, record)), fs };
 }
 
-/** Offline: mean HR and RMSSD of the reference NN intervals whose ending beat is in (from, to]. */
 function offline(anns: readonly Annotation[], fs: number, fromS: number, toS: number): { hr: number; rmssd: number } {
-  const beats = anns.filter((a) => [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 25, 30, 34, 35, 38, 41].includes(a.code));
-  const nn: { t: number; ms: number; prevNn: boolean }[] = [];
-  for (let i = 1; i < beats.length; i++) {
-    const t = beats[i].sample / fs;
-    if (t <= fromS || t > toS) continue;
-    if (!NORMAL.has(beats[i].code) || !NORMAL.has(beats[i - 1].code)) continue;
-    const ms = ((beats[i].sample - beats[i - 1].sample) / fs) * 1000;
-    nn.push({ t, ms, prevNn: i >= 2 && NORMAL.has(beats[i - 2].code) });
-  }
-  const hr = (60_000 * nn.length) / nn.reduce((a, b) => a + b.ms, 0);
-  let sq = 0;
-  let n = 0;
-  for (let k = 1; k < nn.length; k++) {
-    if (!nn[k].prevNn) continue;
-    // Successive only: the two intervals share a beat.
-    if (Math.abs(nn[k].t - nn[k].ms / 1000 - nn[k - 1].t) > 1e-6) continue;
-    const d = nn[k].ms - nn[k - 1].ms;
-    sq += d * d;
-    n++;
-  }
-  return { hr, rmssd: Math.sqrt(sq / n) };
+  const w = offlineWindow(anns, fs, fromS, toS);
+  return { hr: w.hrBpm, rmssd: w.rmssdMs };
 }
 
 describe('cue outcome on real recordings against the reference beats', () => {
