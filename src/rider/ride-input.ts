@@ -97,3 +97,15 @@ export class RideInput {
     };
   }
 }
+
+/** What `motobio status` shows of the ride and the rider: context, its source, the rider's baseline and cue statistics. */
+export function rideStatus(
+  source: RideContextSource,
+  rider: { status(): { riderId: string; baseline: RiderBaseline; learning: { samples: number; committed: boolean }; cues: unknown } } | null,
+): Record<string, unknown> {
+  const st = source.status();
+  return {
+    context: { ...st.context, state: st.state, fixes: st.fixes, badReports: st.badReports, ...(st.lastError === undefined ? {} : { lastError: st.lastError }), assumed: st.kind === 'assumed' || st.context.phase === 'unknown' },
+    rider: rider?.status() ?? null,
+  };
+}

@@ -16,7 +16,7 @@ import { BaselineLearner, quantile, weightedMedian } from '../../src/rider/basel
 import { CueChooser } from '../../src/rider/cue-choice.js';
 import { createRiderAdaptation } from '../../src/rider/adaptation.js';
 import { normal, seeded } from '../../src/rider/random.js';
-import { RideInput } from '../../src/rider/ride-input.js';
+import { RideInput, rideStatus } from '../../src/rider/ride-input.js';
 import { parseRiderProfileSettings } from '../../src/rider/settings.js';
 import { RiderStore } from '../../src/rider/store.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
@@ -185,6 +185,7 @@ describe('decision input', () => {
     expect(d.ride).toEqual({ restingHrBpm: 61, rmssdBaselineMs: null, minutesRiding: 10, riding: true, sensorConnected: true });
     expect(d.record.context).toMatchObject({ source: 'assumed', assumed: true, riding: true, stale: false, position: null });
     expect(d.record.rider).toMatchObject({ id: 'ana', restingHrBpm: 61, baselineSource: 'configured' });
+    expect(rideStatus(new AssumedRideSource(), a)).toMatchObject({ context: { source: 'assumed', assumed: true, riding: true }, rider: { riderId: 'ana', baseline: { restingHrBpm: 61 } } });
     input.close();
     db.close();
   });
