@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import type { SignalFeatures } from '../signal/types.js';
 import { errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { rawFeatures, vectorise, type Action, type CueHistory, type PolicyInput, type RideContext } from './features.js';
+import { specFeatures, vectorise, type Action, type CueHistory, type PolicyInput, type RideContext } from './features.js';
 import { PolicyModel, argmax, type LoadOptions, type PolicyIdentity } from './policy.js';
 import { DEFAULT_SAFETY, SafetyRules, type SafetyConfig, type SafetyRule, type SafetyTrigger } from './safety.js';
 
@@ -33,9 +33,21 @@ export interface DecisionConfig {
   readonly sameActionCooldownS: number;
   /** Below this signal quality the model's cues are held back (the safety rules still act). */
   readonly minQuality: number;
+  /** A coaching kind the model gives at least this probability is one a cue chooser may pick instead. */
+  readonly choiceMinProbability: number;
 }
 
-export const DEFAULT_DECISION: DecisionConfig = { minProbability: 0.6, confirmations: 2, cooldownS: 180, sameActionCooldownS: 600, minQuality: 0.5 };
+export const DEFAULT_DECISION: DecisionConfig = { minProbability: 0.6, confirmations: 2, cooldownS: 180, sameActionCooldownS: 600, minQuality: 0.5, choiceMinProbability: 0.2 };
+
+/** What a cue chooser (src/rider/cue-choice.ts) is asked when a coaching cue is due. */
+export interface CueChoiceRequest {
+  readonly t: number;
+  /** The model's cue, which passed threshold, hysteresis and cooldowns. */
+  readonly proposed: Action;
+  /** Coaching kinds the policy allows now (probability >= choiceMinProbability) and out of their cooldown; includes proposed. */
+  readonly allowed: readonly Action[];
+  readonly probabilities: Partial<Record<Action, number>>;
+}
 
 export type DecisionReason =
   | 'emitted'
@@ -46,6 +58,7 @@ export type DecisionReason =
   | 'cooldown'
   | 'safety_active'
   | 'low_quality'
+  | 'not_riding'
   | 'features_missing'
   | 'model_unavailable'
   | 'model_error'
@@ -73,6 +86,8 @@ export interface DecisionRecord {
   };
   readonly model: PolicyIdentity | null;
   readonly modelError?: string;
+  /** Set when a cue chooser picked among several allowed kinds (the model's proposal and what was sent). */
+  readonly choice?: { readonly proposed: Action; readonly allowed: readonly Action[]; readonly chosen: Action };
   readonly latencyMs: { readonly inference: number | null; readonly total: number };
 }
 
@@ -91,6 +106,11 @@ export interface EngineOptions {
   readonly decision?: Partial<DecisionConfig>;
   readonly logger?: Logger;
   readonly onEvent?: (e: EngineEvent) => void;
+  /**
+   * Picks the kind of a due coaching cue among the allowed ones (per-rider adaptation). It can
+   * only choose among `allowed`: an answer outside it is ignored and the proposal is sent.
+   */
+  readonly chooseCue?: (c: CueChoiceRequest) => Action;
 }
 
 export interface EngineStatus {
@@ -263,7 +283,7 @@ export class DecisionEngine {
     let used: PolicyModel | null = this.current;
     if (used) {
       const specs = used.manifest.features;
-      const v = vectorise(specs, rawFeatures(specs.map((f) => f.name), input.signal, input.ride, history));
+      const v = vectorise(specs, specFeatures(specs, input.signal, input.ride, history));
       features = v.raw;
       missing = v.missing;
       if (v.missingRequired.length > 0 || v.missing.length > used.manifest.maxMissing) {
@@ -289,6 +309,7 @@ export class DecisionEngine {
 
     let action: Action = 'none';
     let source: DecisionRecord['source'] = 'none';
+    let choice: DecisionRecord['choice'];
     if (safety.triggers.length > 0) {
       action = 'safety_alert';
       source = 'safety';
@@ -308,8 +329,14 @@ export class DecisionEngine {
       else if (!(input.signal.quality >= this.cfg.minQuality)) reason = 'low_quality';
       else if (this.streak.count < this.cfg.confirmations) reason = 'confirming';
       else if (this.inCooldown(candidate, t)) reason = 'cooldown';
+      // A real stop (not a red light: the ride context says riding there): no coaching, only safety.
+      else if (!input.ride.riding && candidate !== 'safety_alert') reason = 'not_riding';
       else {
         action = candidate;
+        if (this.options.chooseCue && candidate !== 'safety_alert') {
+          choice = this.choose(candidate, probabilities, t);
+          action = choice.chosen;
+        }
         source = 'model';
         reason = 'emitted';
         this.lastCue = { action, t };
@@ -330,9 +357,25 @@ export class DecisionEngine {
       inputs: { signal: input.signal, ride: input.ride, history, features, missing },
       model: used?.identity ?? null,
       ...(modelError !== undefined ? { modelError } : {}),
+      ...(choice !== undefined ? { choice } : {}),
       latencyMs: { inference: inferenceMs, total: performance.now() - started },
     };
     return record;
+  }
+
+  /** Asks the cue chooser; a chooser that throws or answers outside the allowed kinds leaves the proposal. */
+  private choose(proposed: Action, probabilities: Partial<Record<Action, number>>, t: number): NonNullable<DecisionRecord['choice']> {
+    const allowed = (Object.keys(probabilities) as Action[]).filter(
+      (a) => a === proposed || (a !== 'none' && a !== 'safety_alert' && (probabilities[a] ?? 0) >= this.cfg.choiceMinProbability && !this.inCooldown(a, t)),
+    );
+    let chosen: Action = proposed;
+    try {
+      const got = this.options.chooseCue!({ t, proposed, allowed, probabilities });
+      if (allowed.includes(got)) chosen = got;
+    } catch (e) {
+      this.log.error({ err: e }, 'inference: cue chooser failed; the model\'s cue is sent');
+    }
+    return { proposed, allowed, chosen };
   }
 
   private inCooldown(candidate: Action, t: number): boolean {

@@ -24,6 +24,8 @@ export interface RideContext {
   readonly riding: boolean;
   /** False when the source reports the sensor disconnected. */
   readonly sensorConnected: boolean;
+  /** The rider's learned RMSSD baseline (src/rider), for features a manifest asks relative to the rider. */
+  readonly rmssdBaselineMs?: number | null;
 }
 
 /** Engine-side memory fed back to the policy. */
@@ -73,7 +75,20 @@ export interface FeatureSpec {
   readonly fill: number;
   /** When true and the value is missing, the model is not run for this decision. */
   readonly required?: boolean;
+  /**
+   * `rider`: the value is taken relative to this rider's learned baseline (RELATIVE_FEATURES):
+   * heart rate minus the resting rate, HRV as a ratio to the rider's RMSSD baseline. Missing
+   * until the rider has a baseline. Absent: the absolute value (the bootstrap model).
+   */
+  readonly relative?: 'rider';
 }
+
+/** Features a manifest may ask for relative to the rider, and how. */
+export const RELATIVE_FEATURES: Readonly<Record<string, (v: number, r: RideContext) => number | null>> = {
+  hr_bpm: (v, r) => (r.restingHrBpm === null ? null : v - r.restingHrBpm),
+  rmssd_ms: (v, r) => (r.rmssdBaselineMs == null || !(r.rmssdBaselineMs > 0) ? null : v / r.rmssdBaselineMs),
+  sdnn_ms: (v, r) => (r.rmssdBaselineMs == null || !(r.rmssdBaselineMs > 0) ? null : v / r.rmssdBaselineMs),
+};
 
 export interface Vectorised {
   readonly obs: Float32Array;
@@ -94,6 +109,18 @@ export function rawFeatures(names: readonly string[], s: SignalFeatures, r: Ride
   for (const n of names) {
     const f = FEATURE_EXTRACTORS[n];
     out[n] = f ? clean(f(s, r, h)) : null;
+  }
+  return out;
+}
+
+/** The raw values a manifest's features ask for, rider-relative where a spec says so. */
+export function specFeatures(specs: readonly FeatureSpec[], s: SignalFeatures, r: RideContext, h: CueHistory): Record<string, number | null> {
+  const out = rawFeatures(specs.map((f) => f.name), s, r, h);
+  for (const spec of specs) {
+    if (spec.relative !== 'rider') continue;
+    const v = out[spec.name];
+    const rel = RELATIVE_FEATURES[spec.name];
+    out[spec.name] = v === null || !rel ? null : clean(rel(v, r));
   }
   return out;
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { MotobioError, errorMessage } from '../util/errors.js';
-import { KNOWN_FEATURES, isAction, type Action, type FeatureSpec } from './features.js';
+import { KNOWN_FEATURES, RELATIVE_FEATURES, isAction, type Action, type FeatureSpec } from './features.js';
 import { DATA_TYPE_NAMES, DataType, decodeModel, defaultOpset, type Dim, type ModelProto } from './onnx/model.js';
 
 export interface ModelFileRef {
@@ -109,6 +109,7 @@ export const MANIFEST_SCHEMA = {
           clip: { type: 'number', exclusiveMinimum: 0 },
           fill: { type: 'number' },
           required: { type: 'boolean' },
+          relative: { enum: ['rider'] },
         },
       },
     },
@@ -146,6 +147,7 @@ export function parseManifest(text: string, where: string): ModelManifest {
   for (const f of m.features) {
     if (!KNOWN_FEATURES.includes(f.name)) problems.push(`feature "${f.name}" is not one the unit computes (known: ${KNOWN_FEATURES.join(', ')})`);
     if (seen.has(f.name)) problems.push(`feature "${f.name}" is listed twice`);
+    if (f.relative !== undefined && !(f.name in RELATIVE_FEATURES)) problems.push(`feature "${f.name}" cannot be relative to the rider (only ${Object.keys(RELATIVE_FEATURES).join(', ')})`);
     seen.add(f.name);
   }
   for (const a of m.actions as readonly string[]) if (!isAction(a)) problems.push(`action "${a}" is not one the unit can deliver`);
