@@ -4,6 +4,7 @@
  */
 import { parseCommandArgs, numberOption } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
+import { SB3_USAGE, evaluateCommand, importCommand, validateImported } from '../sb3/model-commands.js';
 
 export const summary = 'validate a policy model (hash, shapes, int8, agreement, latency) or quantize one to int8';
 
@@ -19,20 +20,26 @@ const USAGE = `usage:
       QDQ form). Reports the size change and the fp32-vs-int8 agreement on the calibration rows
       ({"obs": [...]} per line; 2000 standard-normal rows when none are given).
       --full-range: ±127 weights (default ±63, which x86 AVX2 kernels need; see docs/inference.md).
-`;
+${SB3_USAGE}`;
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'validate') return validate(rest);
   if (sub === 'quantize') return quantize(rest);
+  if (sub === 'import') return importCommand(rest);
+  if (sub === 'evaluate') return evaluateCommand(rest);
   if (sub === undefined || sub === '--help' || sub === '-h') {
     process.stdout.write(USAGE);
     return sub === undefined ? 2 : 0;
   }
-  throw new MotobioError('USAGE', `model: unknown subcommand "${sub}"; use "validate" or "quantize" (motobio model --help)`);
+  throw new MotobioError('USAGE', `model: unknown subcommand "${sub}"; use "validate", "quantize", "import" or "evaluate" (motobio model --help)`);
 }
 
 async function validate(argv: string[]): Promise<number> {
+  // An imported SB3 policy has its own checks (fp32 vs a PyTorch reference, Box actions).
+  const { isImportedSb3 } = await import('../../inference/sb3/validate-sb3.js');
+  const at = argv.indexOf('--model');
+  if (argv.includes('--reference') || (at >= 0 && argv[at + 1] !== undefined && isImportedSb3(argv[at + 1]))) return validateImported(argv);
   const { values } = parseCommandArgs('model validate', argv, {
     model: { type: 'string' },
     samples: { type: 'string' },

@@ -21,7 +21,7 @@ export function readCheckpoint(bytes: Uint8Array, what: string): PolicySpec {
   }
   let data: unknown;
   try {
-    data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(files.get('data')!));
+    data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(files.get('data')));
   } catch (e) {
     throw new MotobioError('MODEL_INVALID', `${what}: "data" is not JSON (${errorMessage(e)}); the checkpoint is corrupt`);
   }
@@ -29,5 +29,5 @@ export function readCheckpoint(bytes: Uint8Array, what: string): PolicySpec {
   const versionBytes = files.get('_stable_baselines3_version');
   const sb3Version = versionBytes ? new TextDecoder().decode(versionBytes).trim().slice(0, 40) : 'unknown';
   const sd = readStateDict(files.get('policy.pth')!, `${what}:policy.pth`);
-  return readPolicySpec(data, sb3Version, sd, what);
+  return readPolicySpec(data as Record<string, unknown>, sb3Version, sd, what);
 }

@@ -38,8 +38,8 @@ class GraphBuilder {
   fresh(base: string): string {
     return `${base}_${this.n++}`;
   }
-  op(opType: string, inputs: string[], output: string, attributes: NodeProto['attributes'] = []): string {
-    this.nodes.push(node(opType, inputs, [output], `${opType}_${this.nodes.length}`, attributes));
+  op(opType: string, inputs: string[], output: string, attributes: NodeProto['attributes'] = [], name?: string): string {
+    this.nodes.push(node(opType, inputs, [output], name ?? `${opType}_${this.nodes.length}`, attributes));
     return output;
   }
   init(t: TensorProto): string {
@@ -78,7 +78,8 @@ function activation(g: GraphBuilder, act: Activation, x: string, base: string): 
 function dense(g: GraphBuilder, x: string, l: Linear, out: string): string {
   const w = g.init(floatTensor(`${l.name}.weight`, [l.outSize, l.inSize], l.weight));
   const b = g.init(floatTensor(`${l.name}.bias`, [l.outSize], l.bias));
-  return g.op('Gemm', [x, w, b], out, [intAttr('transB', 1)]);
+  // Named after the layer, so the quantizer's report (and keepFloat) speaks SB3.
+  return g.op('Gemm', [x, w, b], out, [intAttr('transB', 1)], l.name);
 }
 
 function trunk(g: GraphBuilder, x: string, layers: readonly Linear[], act: Activation, base: string): string {

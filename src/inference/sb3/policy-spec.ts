@@ -59,7 +59,8 @@ export interface PolicySpec {
   readonly netArch: { readonly shared: readonly number[]; readonly pi: readonly number[]; readonly vf: readonly number[] };
   /** The checkpoint's own last observations: raw (`_last_original_obs` when VecNormalize was used). */
   readonly lastObs: number[][] | null;
-  readonly lastObsIsNormalized: boolean;
+  /** True when lastObs came from `_last_original_obs` (saved only under VecNormalize), false for `_last_obs`. */
+  readonly lastObsFromOriginal: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -234,13 +235,13 @@ function versionAtLeast(v: string, major: number): boolean {
   return m !== null && Number(m[1]) >= major;
 }
 
-function lastObservations(data: Json, dim: number, what: string): { rows: number[][] | null; normalized: boolean } {
+function lastObservations(data: Json, dim: number, what: string): { rows: number[][] | null; fromOriginal: boolean } {
   const orig = decodeArray(data._last_original_obs, `${what} _last_original_obs`);
   const arr = orig ?? decodeArray(data._last_obs, `${what} _last_obs`);
-  if (!arr || arr.data.length === 0 || arr.data.length % dim !== 0) return { rows: null, normalized: false };
+  if (!arr || arr.data.length === 0 || arr.data.length % dim !== 0) return { rows: null, fromOriginal: false };
   const rows: number[][] = [];
   for (let r = 0; r < arr.data.length / dim; r++) rows.push(Array.from(arr.data.subarray(r * dim, (r + 1) * dim)));
-  return { rows, normalized: orig === null };
+  return { rows, fromOriginal: orig !== null };
 }
 
 const SUPPORTED_CLASSES = ['ActorCriticPolicy', 'MlpPolicy'];
@@ -322,6 +323,6 @@ export function readPolicySpec(data: Json, sb3Version: string, sd: Map<string, T
     scaleImages: observation.shape.length === 3 && observation.dtype === 'uint8' && kwargs.normalize_images !== false,
     netArch: got,
     lastObs: last.rows,
-    lastObsIsNormalized: last.normalized,
+    lastObsFromOriginal: last.fromOriginal,
   };
 }
