@@ -78,12 +78,13 @@ export function listZip(bytes: Uint8Array, what: string): ZipEntryInfo[] {
       const id = v.getUint16(e, true);
       const len = v.getUint16(e + 2, true);
       if (id === 0x0001) {
+        const fieldEnd = Math.min(end, e + 4 + len);
         let q = e + 4;
-        if (size === 0xffffffff && q + 8 <= e + 4 + len) {
+        if (size === 0xffffffff && q + 8 <= fieldEnd) {
           size = Number(v.getBigUint64(q, true));
           q += 8;
         }
-        if (csize === 0xffffffff && q + 8 <= e + 4 + len) csize = Number(v.getBigUint64(q, true));
+        if (csize === 0xffffffff && q + 8 <= fieldEnd) csize = Number(v.getBigUint64(q, true));
       }
       e += 4 + len;
     }
