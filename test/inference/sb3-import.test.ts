@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importSb3, type ImportResult } from '../../src/inference/sb3/import.js';
+import { importSb3, type ImportResult, type Sb3Block } from '../../src/inference/sb3/import.js';
 import { runPolicy, scaledError } from '../../src/inference/sb3/compare.js';
 import { validateSb3, type ReferenceFile } from '../../src/inference/sb3/validate-sb3.js';
 import { isMotobioError } from '../../src/util/errors.js';
@@ -59,7 +59,7 @@ describe.each(CHECKPOINTS)('%s imported from its SB3 zip', (name) => {
 
   it('writes private files and a manifest with the checkpoint hash, SB3 version, spaces and precision', () => {
     const r = imported.get(name)!;
-    const m = JSON.parse(readFileSync(r.manifestPath, 'utf8')) as Record<string, any>;
+    const m = JSON.parse(readFileSync(r.manifestPath, 'utf8')) as { sb3: Sb3Block; model: { precision: string }; input: unknown };
     expect(m.sb3.checkpoint.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(m.sb3.sb3Version).toBe(ref.sb3_version);
     expect(m.sb3.actionSpace.kind).toBe(ref.discrete ? 'discrete' : 'box');
