@@ -150,7 +150,8 @@ export function parseManifest(text: string, where: string): ModelManifest {
   const seen = new Set<string>();
   for (const f of m.features) {
     if (!KNOWN_FEATURES.includes(f.name)) problems.push(`feature "${f.name}" is not one the unit computes (known: ${KNOWN_FEATURES.join(', ')})`);
-    if (seen.has(f.name)) problems.push(`feature "${f.name}" is listed twice`);
+    // An imported policy may feed one feature to several observations (other scale or transform).
+    if (seen.has(f.name) && m.sb3 === undefined) problems.push(`feature "${f.name}" is listed twice`);
     seen.add(f.name);
   }
   for (const a of m.actions as readonly string[]) if (!isAction(a)) problems.push(`action "${a}" is not one the unit can deliver`);
