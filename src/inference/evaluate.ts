@@ -37,7 +37,13 @@ export interface EvaluationReport {
   readonly a: ModelTally;
   readonly b?: ModelTally;
   /** Decisions where the two models' own actions differ. */
-  readonly differences?: { readonly count: number; readonly share: number; readonly examples: { record: string; t: number; a: string | null; b: string | null }[] };
+  readonly differences?: {
+    readonly count: number;
+    readonly share: number;
+    /** "A action -> B action": decisions, for every pair that differs. */
+    readonly pairs: Record<string, number>;
+    readonly examples: { record: string; t: number; a: string | null; b: string | null }[];
+  };
 }
 
 class Tally {
@@ -85,6 +91,7 @@ export async function evaluateModels(options: { model: string; against?: string;
   let diff = 0;
   let compared = 0;
   const examples: { record: string; t: number; a: string | null; b: string | null }[] = [];
+  const pairs: Record<string, number> = {};
   let seconds = 0;
   let idA: PolicyIdentity | null = null;
   let idB: PolicyIdentity | null = null;
@@ -111,7 +118,9 @@ export async function evaluateModels(options: { model: string; against?: string;
           compared++;
           if (ra.modelAction !== rb.modelAction) {
             diff++;
-            if (examples.length < 20) examples.push({ record: basename(rec), t: s + 1, a: ra.modelAction, b: rb.modelAction });
+            const key = `${ra.modelAction ?? '(not run)'} -> ${rb.modelAction ?? '(not run)'}`;
+            pairs[key] = (pairs[key] ?? 0) + 1;
+            if (examples.length < 10) examples.push({ record: basename(rec), t: s + 1, a: ra.modelAction, b: rb.modelAction });
           }
         }
       }
@@ -130,7 +139,7 @@ export async function evaluateModels(options: { model: string; against?: string;
     periodS,
     a: ta.done(idA, a.error, hours),
     ...(b ? { b: tb.done(idB, b.error, hours) } : {}),
-    ...(b ? { differences: { count: diff, share: compared ? diff / compared : 0, examples } } : {}),
+    ...(b ? { differences: { count: diff, share: compared ? diff / compared : 0, pairs, examples } } : {}),
   };
 }
 
@@ -148,7 +157,8 @@ export function formatEvaluation(r: EvaluationReport): string {
   if (r.b) lines.push(...one('against', r.b));
   if (r.differences) {
     lines.push(`differences: the models' own actions differ in ${r.differences.count} decisions (${(100 * r.differences.share).toFixed(1)}%)`);
-    for (const e of r.differences.examples) lines.push(`  ${e.record} t=${e.t}s: ${e.a ?? '-'} vs ${e.b ?? '-'}`);
+    for (const [pair, n] of Object.entries(r.differences.pairs).sort((x, y) => y[1] - x[1])) lines.push(`  ${pair}: ${n}`);
+    lines.push(`  first: ${r.differences.examples.map((e) => `${e.record} t=${e.t}s ${e.a ?? '-'}/${e.b ?? '-'}`).join(', ')}`);
   }
   return lines.join('\n') + '\n';
 }
