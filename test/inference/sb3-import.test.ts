@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe.each(CHECKPOINTS)('%s imported from its SB3 zip', (name) => {
-  const ref = JSON.parse(readFileSync(`${SHARED}${name}.reference.json`, 'utf8')) as ReferenceFile & { discrete: boolean };
+  const ref = JSON.parse(readFileSync(`${SHARED}${name}.reference.json`, 'utf8')) as ReferenceFile & { discrete: boolean; sb3_version: string };
   const head = ref.discrete ? 'logits' : 'mean';
 
   it('fp32 graph matches the PyTorch reference: logits/mean and value within 1e-5, actions equal / within 1e-5', async () => {
