@@ -64,6 +64,21 @@ async function validate(argv: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
+/** An imported SB3 graph: raw-observation rows, and agreement judged on actions (src/inference/sb3/import.ts). */
+async function quantizeImported(fp32: Uint8Array, inPath: string, outPath: string, calibration: string | undefined): Promise<number> {
+  if (!calibration) throw new MotobioError('USAGE', `model quantize: ${inPath} is an imported SB3 policy, which takes raw observations: pass --calibration NAME.validation.ndjson (written by "motobio model import")`);
+  const { writeFileSync } = await import('node:fs');
+  const { readDataset } = await import('../../inference/agreement.js');
+  const { quantizeImportedGraph, describeAgreement } = await import('../../inference/sb3/import.js');
+  const rows = readDataset(calibration).map((r) => r.obs);
+  const { chosen } = await quantizeImportedGraph(fp32, rows, inPath);
+  for (const t of chosen.tried) process.stdout.write(`tried ${t}\n`);
+  writeFileSync(outPath, chosen.bytes, { mode: 0o600 });
+  process.stdout.write(`wrote ${outPath} (${chosen.method}, ${chosen.bytes.length} bytes): ${describeAgreement(chosen.agreement)}\n`);
+  if (!chosen.agreement.ok) process.stdout.write('WARNING: int8 cannot reach the action target for this network; keep the fp32 model for the unit (motobio model import does so in the manifest, with the reason)\n');
+  return chosen.agreement.ok ? 0 : 1;
+}
+
 async function quantize(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs('model quantize', argv, {
     in: { type: 'string' },
@@ -87,6 +102,7 @@ async function quantize(argv: string[]): Promise<number> {
   const { sha256 } = await import('../../inference/manifest.js');
   const fp32 = readFileSync(values.in);
   const decoded = decodeModel(fp32, values.in);
+  if (decoded.producerName === 'motobio-edge sb3 import') return quantizeImported(fp32, values.in, values.out, values.calibration);
   const input = decoded.graph.inputs.find((i) => !decoded.graph.initializers.some((t) => t.name === i.name));
   const width = input?.shape?.[1];
   if (typeof width !== 'number') throw new MotobioError('MODEL_INVALID', `${values.in}: the input has no fixed feature width (shape ${JSON.stringify(input?.shape)}); export with a [batch, F] input`);

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MotobioError, errorMessage } from '../../util/errors.js';
 import { sha256 } from '../manifest.js';
-import { decodeModel, encodeModel, type ModelProto } from '../onnx/model.js';
+import { DataType, decodeModel, encodeModel, tensorFloats, type ModelProto } from '../onnx/model.js';
 import { quantizeDynamic } from '../quantize.js';
 import { calibrate, quantizeStatic } from '../quantize-static.js';
 import { readCheckpoint } from './checkpoint.js';
@@ -117,15 +117,22 @@ export function safeName(raw: string): string {
   return n;
 }
 
-async function chooseInt8(fp32Model: ModelProto, spec: PolicySpec, rows: number[][], fp32Out: Awaited<ReturnType<typeof runPolicy>>, kind: ActionKind): Promise<{ bytes: Uint8Array; method: string; agreement: ActionAgreement; tried: string[] }> {
-  const head = spec.action.kind === 'discrete' ? 'logits' : 'mean';
+/**
+ * Quantizes an imported policy graph, keeping more layers float until int8 meets the action
+ * target against fp32 on the rows; returns the best attempt and what each attempt reached.
+ * Works from the graph alone (Gemm nodes named after SB3 layers), so `model quantize` can use it.
+ */
+export async function chooseInt8(fp32Model: ModelProto, rows: number[][], fp32Out: Awaited<ReturnType<typeof runPolicy>>, kind: ActionKind): Promise<{ bytes: Uint8Array; method: string; agreement: ActionAgreement; tried: string[] }> {
+  const head = kind.kind === 'discrete' ? 'logits' : 'mean';
   const tried: string[] = [];
   let best: { bytes: Uint8Array; method: string; agreement: ActionAgreement } | null = null;
   // Most of the arithmetic is in the hidden layers; the output layers write the action
   // directly (no squashing to hide the error), and the first sees raw-scale inputs. Each
   // step keeps more of those float, as onnxruntime's users do with nodes_to_exclude.
   const heads = new Set(['action_net', 'value_net']);
-  const first = new Set([spec.shared[0]?.name ?? spec.pi[0]?.name, spec.shared[0]?.name ?? spec.vf[0]?.name].filter((n): n is string => n !== undefined));
+  // The first layers are the Gemms fed by the (normalised) observation.
+  const inputs = new Set(['obs', 'obs_scaled', 'obs_normalized']);
+  const first = new Set(fp32Model.graph.nodes.filter((n) => n.opType === 'Gemm' && inputs.has(n.inputs[0])).map((n) => n.name));
   const attempts: [string, () => Promise<ModelProto>][] = [
     ['dynamic int8 (±63 weights), every layer', async () => quantizeDynamic(fp32Model).model],
     ['dynamic int8, action_net and value_net kept float', async () => quantizeDynamic(fp32Model, { keepFloat: (n) => (heads.has(n.name) ? 'output layer kept float for action accuracy' : undefined) }).model],
@@ -149,6 +156,26 @@ async function chooseInt8(fp32Model: ModelProto, spec: PolicySpec, rows: number[
 function better(a: ActionAgreement, b: ActionAgreement): boolean {
   if (a.share !== undefined && b.share !== undefined) return a.share > b.share;
   return (a.p99ShareOfRange ?? Infinity) < (b.p99ShareOfRange ?? Infinity);
+}
+
+/** For `model quantize` on a graph `model import` wrote: the action kind and range from the graph. */
+export async function quantizeImportedGraph(fp32: Uint8Array, rows: number[][], what: string): Promise<{ chosen: Awaited<ReturnType<typeof chooseInt8>>; kind: ActionKind }> {
+  const model = decodeModel(fp32, what);
+  const action = model.graph.outputs.find((o) => o.name === 'action');
+  const discrete = action?.elemType === DataType.INT64;
+  const fp32Out = await runPolicy(fp32, rows, discrete ? 'logits' : 'mean');
+  const inits = new Map(model.graph.initializers.map((t) => [t.name, t]));
+  const bound = (name: string) => {
+    const t = inits.get(name);
+    return t ? Array.from(tensorFloats(t)) : [];
+  };
+  const low = bound('action_low');
+  const high = bound('action_high');
+  const dim = fp32Out.action.length / rows.length;
+  const kind: ActionKind = discrete
+    ? { kind: 'discrete' }
+    : { kind: 'box', dim, range: actionRange(low.length === dim ? low : new Array<number>(dim).fill(-Infinity), high.length === dim ? high : low.map((l, i) => l + (bound('action_range')[i] ?? Infinity)), fp32Out.action) };
+  return { chosen: await chooseInt8(model, rows, fp32Out, kind), kind };
 }
 
 export function describeAgreement(a: ActionAgreement): string {
@@ -189,7 +216,7 @@ export async function importSb3(options: ImportOptions): Promise<ImportResult> {
   const rows = validationRows(spec, vn, options.rows ?? 512, options.seed ?? 20);
   const fp32Out = await runPolicy(fp32, rows, head);
   const kind: ActionKind = spec.action.kind === 'discrete' ? { kind: 'discrete' } : { kind: 'box', dim: spec.action.dim, range: actionRange(spec.action.low, spec.action.high, fp32Out.action) };
-  const q = await chooseInt8(decodeModel(fp32, name), spec, rows, fp32Out, kind);
+  const q = await chooseInt8(decodeModel(fp32, name), rows, fp32Out, kind);
   const chosen: 'int8' | 'fp32' = q.agreement.ok ? 'int8' : 'fp32';
   const reason = q.agreement.ok
     ? `${q.method}: ${describeAgreement(q.agreement)} against fp32 on the validation rows`
