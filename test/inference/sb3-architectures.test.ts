@@ -58,6 +58,15 @@ describe('SB3 layouts beyond the shared checkpoints', () => {
     await check({ ...base, action: { kind: 'box', low: [-3, 0], high: [1, 10] }, useSde: true, squashOutput: true, gain: 2 });
   });
 
+  it('gSDE with full_std=False (log_std of shape [latent, 1]) is read too', async () => {
+    const c = buildCheckpoint({ ...base, action: { kind: 'box', low: [-1, -1], high: [1, 1] }, useSde: true }, (_d, t) => {
+      const ls = t.find((x) => x.name === 'log_std')!;
+      ls.shape = [64, 1];
+      ls.data = new Float32Array(64).fill(-2);
+    });
+    expect(readCheckpoint(c.zip, 'full_std=False').useSde).toBe(true);
+  });
+
   it('Discrete with a start offset (gymnasium Discrete(n, start))', async () => {
     await check({ ...base, action: { kind: 'discrete', n: 4, start: -1 } });
   });

@@ -286,7 +286,8 @@ export function readPolicySpec(data: Json, sb3Version: string, sd: Map<string, T
   if (actionNet.outSize !== nOut) bad(what, `action_net has ${actionNet.outSize} outputs but the ${action.kind === 'discrete' ? `Discrete(${nOut})` : `${nOut}-dimensional Box`} action space needs ${nOut}`);
   if (action.kind === 'box') {
     if (!logStd) bad(what, 'a Box policy without log_std in its state dict');
-    const lsOk = useSde ? logStd.shape.length === 2 && logStd.shape[1] === action.dim : logStd.shape.length === 1 && logStd.shape[0] === action.dim;
+    // gSDE: [latent, actions], or [latent, 1] with full_std=False.
+    const lsOk = useSde ? logStd.shape.length === 2 && (logStd.shape[1] === action.dim || logStd.shape[1] === 1) : logStd.shape.length === 1 && logStd.shape[0] === action.dim;
     if (!lsOk) bad(what, `log_std has shape [${logStd.shape.join(', ')}], which does not fit ${useSde ? 'gSDE' : 'a diagonal Gaussian'} over ${action.dim} actions${useSde ? '' : ' (is use_sde missing from data?)'}`);
   }
 
