@@ -160,6 +160,21 @@ describe('coaching map', () => {
     }
   });
 
+  it('hot swap from the shipped policy to an imported one passes the full validation (int8 agreement on its rows)', async () => {
+    const r = await importSb3({ checkpoint: `${SHARED}CartPole-v1.zip`, outDir: join(out, 'swap'), map: writeMap('swap', CARTPOLE_MAP) });
+    const engine = await DecisionEngine.create({ manifestPath: new URL('../../models/default-policy.manifest.json', import.meta.url).pathname });
+    try {
+      expect(engine.status().model?.name).toBe('default-policy');
+      const swapped = await engine.swapModel(r.manifestPath);
+      expect(swapped).toMatchObject({ ok: true, model: { name: 'cartpole-v1', precision: 'int8' } });
+      const rec = await engine.decide({ signal: signal(100, {}), ride: RIDE });
+      expect(rec.model?.name).toBe('cartpole-v1');
+      expect(['none', 'breathing_cue']).toContain(rec.modelAction);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('without a map the model is generic: the engine refuses it for coaching and says what is missing', async () => {
     const r = await importSb3({ checkpoint: `${SHARED}CartPole-v1.zip`, outDir: join(out, 'generic') });
     const events: string[] = [];
