@@ -185,7 +185,8 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions): unknown {
   const setItems = (target: unknown, items: unknown[], at: number, op: number) => {
     if (!(target instanceof PyDict)) refuse(what, `SETITEM on a ${typeName(target)} at ${here(op, at)}; only dicts are supported`);
     if (items.length % 2 !== 0) refuse(what, `odd number of items for SETITEMS at ${here(op, at)}`);
-    for (let i = 0; i < items.length; i += 2) target.map.set(hashKey(items[i]), items[i + 1]);
+    // Keys: strings and numbers by value; anything else (tuples) by identity, enough for our files.
+    for (let i = 0; i < items.length; i += 2) target.map.set(items[i], items[i + 1]);
   };
   const appendItems = (target: unknown, items: unknown[], at: number, op: number) => {
     if (!Array.isArray(target)) refuse(what, `APPEND on a ${typeName(target)} at ${here(op, at)}; only lists are supported`);
@@ -460,11 +461,6 @@ function build(target: unknown, state: unknown, where: string): void {
     return;
   }
   refuse(where, `sets state on a ${typeName(target)}; refused`);
-}
-
-/** Dict keys: strings and numbers as themselves; anything else by identity. */
-function hashKey(k: unknown): unknown {
-  return k;
 }
 
 function littleSigned(b: Uint8Array): number | bigint {
