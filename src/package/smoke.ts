@@ -60,7 +60,7 @@ export async function runSmoke(argv: string[]): Promise<number> {
     }
     problems.push(...compareSmoke(result, ref));
     if (ref.sb3) problems.push(...compareSb3(result.sb3, ref.sb3, ref.arch));
-    if (problems.length === 0) process.stdout.write(`smoke: equal to the ${ref.arch} reference (actions, beats, store, PUBACK)\n`);
+    if (problems.length === 0) process.stdout.write(`smoke: equal to the ${ref.arch} reference (actions, beats, store, PUBACK${ref.sb3 ? ", imported SB3 int8 file and actions" : ""})\n`);
   }
   for (const p of problems) process.stderr.write(`smoke: MISMATCH: ${p}\n`);
   process.stdout.write(problems.length === 0 ? 'smoke: PASS\n' : 'smoke: FAIL\n');
