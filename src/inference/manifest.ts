@@ -40,6 +40,8 @@ export interface ModelManifest {
   /** More missing features than this and the model is not run for that decision. */
   readonly maxMissing: number;
   readonly actions: readonly Action[];
+  /** Set by `motobio model import` for a Stable-Baselines3 policy (src/inference/sb3/import.ts Sb3Block). */
+  readonly sb3?: { readonly precision?: { readonly chosen: 'int8' | 'fp32'; readonly reason: string } } & Record<string, unknown>;
 }
 
 const dim = { anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', minLength: 1 }] };
@@ -115,6 +117,7 @@ export const MANIFEST_SCHEMA = {
     },
     maxMissing: { type: 'integer', minimum: 0 },
     actions: { type: 'array', minItems: 2, items: { type: 'string' } },
+    sb3: { type: 'object', description: 'origin of a policy imported from Stable-Baselines3 (motobio model import)' },
   },
 } as const;
 
@@ -128,6 +131,8 @@ export function parseManifest(text: string, where: string): ModelManifest {
   } catch (e) {
     throw new MotobioError('MODEL_INVALID', `${where}: not valid JSON (${errorMessage(e)}); fix the manifest or re-copy it`);
   }
+  const generic = genericPolicyProblem(json);
+  if (generic) throw new MotobioError('MODEL_INVALID', `${where}: ${generic}`);
   validator ??= new Ajv({ allErrors: true, strict: false }).compile(MANIFEST_SCHEMA);
   if (!validator(json)) {
     const errs = (validator.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''}`).join('; ');
@@ -146,7 +151,8 @@ export function parseManifest(text: string, where: string): ModelManifest {
   const seen = new Set<string>();
   for (const f of m.features) {
     if (!KNOWN_FEATURES.includes(f.name)) problems.push(`feature "${f.name}" is not one the unit computes (known: ${KNOWN_FEATURES.join(', ')})`);
-    if (seen.has(f.name)) problems.push(`feature "${f.name}" is listed twice`);
+    // An imported policy may feed one feature to several observations (other scale or transform).
+    if (seen.has(f.name) && m.sb3 === undefined) problems.push(`feature "${f.name}" is listed twice`);
     if (f.relative !== undefined && !(f.name in RELATIVE_FEATURES)) problems.push(`feature "${f.name}" cannot be relative to the rider (only ${Object.keys(RELATIVE_FEATURES).join(', ')})`);
     seen.add(f.name);
   }
@@ -154,6 +160,13 @@ export function parseManifest(text: string, where: string): ModelManifest {
   if (!m.actions.includes('none')) problems.push('the actions must include "none"');
   if (problems.length) throw new MotobioError('MODEL_INVALID', `${where}: ${problems.join('; ')}`);
   return m;
+}
+
+/** An imported SB3 policy without a coaching map is valid but cannot coach: say what is missing. */
+function genericPolicyProblem(json: unknown): string | null {
+  if (typeof json !== 'object' || json === null || !('sb3' in json) || 'features' in json) return null;
+  const name = (json as { name?: unknown }).name;
+  return `"${typeof name === 'string' ? name : '?'}" is a generic Stable-Baselines3 policy with no coaching map: nothing says which of the unit's features feed its observations or which cue each action means, so the unit will not coach with it. Re-import it with "motobio model import MODEL.zip --map MAP.json ..." (docs/inference.md, "Coaching map")`;
 }
 
 export function readManifest(path: string): ModelManifest {
@@ -185,6 +198,8 @@ export function readVerified(manifestPath: string, ref: { path: string; sha256: 
 export const ALLOWED_OPS: ReadonlySet<string> = new Set([
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Tanh', 'Relu', 'Sigmoid', 'Softmax', 'Identity', 'Flatten', 'Reshape', 'Cast',
   'DynamicQuantizeLinear', 'MatMulInteger', 'QuantizeLinear', 'DequantizeLinear',
+  // Imported SB3 policies (src/inference/sb3/export-onnx.ts, coaching-map.ts): activations, VecNormalize clip, argmax, cue head.
+  'LeakyRelu', 'Elu', 'Erf', 'Max', 'Min', 'ArgMax', 'Gather', 'ReduceSum', 'Concat', 'GreaterOrEqual', 'Pad',
 ]);
 
 const INT8_OPS = new Set(['MatMulInteger', 'DequantizeLinear', 'QuantizeLinear']);

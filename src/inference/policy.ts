@@ -52,7 +52,9 @@ export class PolicyModel {
     const manifest = readManifest(manifestPath);
     const file = options.useReference ? manifest.reference : manifest.model;
     if (!file) throw new MotobioError('MODEL_INVALID', `${manifestPath}: no reference (fp32) model listed; add "reference" to the manifest`);
-    if ((options.requireInt8 ?? true) && !options.useReference && file.precision !== 'int8') {
+    // An imported policy whose int8 form missed its targets ships fp32, with the reason in its manifest.
+    const fp32ByDecision = file.precision === 'fp32' && manifest.sb3?.precision?.chosen === 'fp32';
+    if ((options.requireInt8 ?? true) && !options.useReference && file.precision !== 'int8' && !fp32ByDecision) {
       throw new MotobioError('MODEL_INVALID', `${manifestPath}: the model is ${file.precision}; the unit runs int8 models, quantize it with "motobio model quantize" first`);
     }
     const { path, bytes } = readVerified(manifestPath, file);

@@ -66,6 +66,11 @@ export interface QuantizeOptions {
    * tests; ±63 cannot saturate. onnxruntime's quantize_dynamic calls this reduce_range.
    */
   readonly reduceRange?: boolean;
+  /**
+   * Nodes to leave float, with the reason (reported in `skipped`): e.g. an imported policy's
+   * output layers, when int8 there moves the actions too far (src/inference/sb3/import.ts).
+   */
+  readonly keepFloat?: (n: NodeProto) => string | undefined;
 }
 
 export function quantizeDynamic(input: ModelProto, options: QuantizeOptions = {}): { model: ModelProto; report: QuantizeReport } {
@@ -94,7 +99,7 @@ export function quantizeDynamic(input: ModelProto, options: QuantizeOptions = {}
       : w.dims.length !== 2 ? 'weight is not 2-D'
       : n.opType === 'Gemm' && (attr(n, 'transA') ?? 0) !== 0 ? 'Gemm with transA'
       : n.opType === 'Gemm' && ((attr(n, 'alpha') ?? 1) !== 1 || (attr(n, 'beta') ?? 1) !== 1) ? 'Gemm with alpha/beta other than 1'
-      : undefined;
+      : options.keepFloat?.(n);
     if (why || !w) {
       skipped.push({ node: label, why: why ?? 'no weight' });
       nodes.push(n);

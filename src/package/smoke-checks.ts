@@ -16,6 +16,7 @@ import { EcgChain } from '../signal/chain.js';
 import { channelOf, readRecord, toPhysical } from '../sources/wfdb/record.js';
 import { Outbox } from '../store/outbox.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
+import type { Sb3Result } from './smoke-sb3.js';
 
 /** Validation rows pushed through the model; enough to meet every action the policy has. */
 export const MODEL_ROWS = 64;
@@ -58,6 +59,8 @@ export interface SmokeResult {
   readonly store: StoreResult;
   readonly signal: SignalResult;
   readonly mqtt?: MqttResult;
+  /** An SB3 checkpoint imported and its int8 policy run on the target (smoke-sb3.ts). */
+  readonly sb3?: Sb3Result;
 }
 
 export async function checkModel(root = packageRoot()): Promise<ModelResult> {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkModel, checkMqtt, checkSignal, checkStore, type SmokeResult } from './smoke-checks.js';
 import { compareSmoke, describeSmoke } from './smoke-compare.js';
+import { checkSb3Import, compareSb3, describeSb3 } from './smoke-sb3.js';
 import { errorMessage } from '../util/errors.js';
 
 const USAGE = 'usage: smoke.js [--broker mqtt://127.0.0.1:PORT] [--json OUT.json] [--expect REFERENCE.json] [--timeout-ms 120000]';
@@ -38,6 +39,7 @@ export async function runSmoke(argv: string[]): Promise<number> {
       model: await step('model', () => checkModel()),
       store: await step('store', () => checkStore()),
       signal: await step('signal', () => checkSignal()),
+      sb3: await step('sb3 import + int8', () => checkSb3Import()),
       ...(values.broker ? { mqtt: await step('mqtt', () => checkMqtt(values.broker!, timeoutMs)) } : {}),
     };
   } catch (e) {
@@ -45,6 +47,7 @@ export async function runSmoke(argv: string[]): Promise<number> {
     return 1;
   }
   for (const line of describeSmoke(result)) process.stdout.write(`smoke: ${line}\n`);
+  if (result.sb3) process.stdout.write(`smoke: ${describeSb3(result.sb3)}\n`);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 1)}\n`);
   const problems = result.store.roundTrip && (!values.broker || result.mqtt?.puback) ? [] : ['a check did not pass (see above)'];
   if (values.expect) {
@@ -56,7 +59,8 @@ export async function runSmoke(argv: string[]): Promise<number> {
       return 1;
     }
     problems.push(...compareSmoke(result, ref));
-    if (problems.length === 0) process.stdout.write(`smoke: equal to the ${ref.arch} reference (actions, beats, store, PUBACK)\n`);
+    if (ref.sb3) problems.push(...compareSb3(result.sb3, ref.sb3, ref.arch));
+    if (problems.length === 0) process.stdout.write(`smoke: equal to the ${ref.arch} reference (actions, beats, store, PUBACK${ref.sb3 ? ", imported SB3 int8 file and actions" : ""})\n`);
   }
   for (const p of problems) process.stderr.write(`smoke: MISMATCH: ${p}\n`);
   process.stdout.write(problems.length === 0 ? 'smoke: PASS\n' : 'smoke: FAIL\n');

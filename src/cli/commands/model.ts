@@ -4,6 +4,7 @@
  */
 import { parseCommandArgs, numberOption } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
+import { SB3_USAGE, evaluateCommand, importCommand, validateImported } from '../sb3/model-commands.js';
 
 export const summary = 'validate a policy model (hash, shapes, int8, agreement, latency) or quantize one to int8';
 
@@ -19,20 +20,26 @@ const USAGE = `usage:
       QDQ form). Reports the size change and the fp32-vs-int8 agreement on the calibration rows
       ({"obs": [...]} per line; 2000 standard-normal rows when none are given).
       --full-range: ±127 weights (default ±63, which x86 AVX2 kernels need; see docs/inference.md).
-`;
+${SB3_USAGE}`;
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'validate') return validate(rest);
   if (sub === 'quantize') return quantize(rest);
+  if (sub === 'import') return importCommand(rest);
+  if (sub === 'evaluate') return evaluateCommand(rest);
   if (sub === undefined || sub === '--help' || sub === '-h') {
     process.stdout.write(USAGE);
     return sub === undefined ? 2 : 0;
   }
-  throw new MotobioError('USAGE', `model: unknown subcommand "${sub}"; use "validate" or "quantize" (motobio model --help)`);
+  throw new MotobioError('USAGE', `model: unknown subcommand "${sub}"; use "validate", "quantize", "import" or "evaluate" (motobio model --help)`);
 }
 
 async function validate(argv: string[]): Promise<number> {
+  // An imported SB3 policy has its own checks (fp32 vs a PyTorch reference, Box actions).
+  const { isImportedSb3 } = await import('../../inference/sb3/validate-sb3.js');
+  const at = argv.indexOf('--model');
+  if (argv.includes('--reference') || (at >= 0 && argv[at + 1] !== undefined && isImportedSb3(argv[at + 1]))) return validateImported(argv);
   const { values } = parseCommandArgs('model validate', argv, {
     model: { type: 'string' },
     samples: { type: 'string' },
@@ -55,6 +62,21 @@ async function validate(argv: string[]): Promise<number> {
     process.stdout.write(report.ok ? 'model is valid\n' : 'model is NOT valid: fix the FAIL lines above\n');
   }
   return report.ok ? 0 : 1;
+}
+
+/** An imported SB3 graph: raw-observation rows, and agreement judged on actions (src/inference/sb3/import.ts). */
+async function quantizeImported(fp32: Uint8Array, inPath: string, outPath: string, calibration: string | undefined): Promise<number> {
+  if (!calibration) throw new MotobioError('USAGE', `model quantize: ${inPath} is an imported SB3 policy, which takes raw observations: pass --calibration NAME.validation.ndjson (written by "motobio model import")`);
+  const { writeFileSync } = await import('node:fs');
+  const { readDataset } = await import('../../inference/agreement.js');
+  const { quantizeImportedGraph, describeAgreement } = await import('../../inference/sb3/import.js');
+  const rows = readDataset(calibration).map((r) => r.obs);
+  const { chosen } = await quantizeImportedGraph(fp32, rows, inPath);
+  for (const t of chosen.tried) process.stdout.write(`tried ${t}\n`);
+  writeFileSync(outPath, chosen.bytes, { mode: 0o600 });
+  process.stdout.write(`wrote ${outPath} (${chosen.method}, ${chosen.bytes.length} bytes): ${describeAgreement(chosen.agreement)}\n`);
+  if (!chosen.agreement.ok) process.stdout.write('WARNING: int8 cannot reach the action target for this network; keep the fp32 model for the unit (motobio model import does so in the manifest, with the reason)\n');
+  return chosen.agreement.ok ? 0 : 1;
 }
 
 async function quantize(argv: string[]): Promise<number> {
@@ -80,6 +102,7 @@ async function quantize(argv: string[]): Promise<number> {
   const { sha256 } = await import('../../inference/manifest.js');
   const fp32 = readFileSync(values.in);
   const decoded = decodeModel(fp32, values.in);
+  if (decoded.producerName === 'motobio-edge sb3 import') return quantizeImported(fp32, values.in, values.out, values.calibration);
   const input = decoded.graph.inputs.find((i) => !decoded.graph.initializers.some((t) => t.name === i.name));
   const width = input?.shape?.[1];
   if (typeof width !== 'number') throw new MotobioError('MODEL_INVALID', `${values.in}: the input has no fixed feature width (shape ${JSON.stringify(input?.shape)}); export with a [batch, F] input`);
