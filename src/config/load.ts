@@ -219,6 +219,12 @@ export function resolveConfigPaths(config: MotobioConfig, cwd: string): MotobioC
 
 function crossChecks(c: MotobioConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
+  if (!(c.context.stop_speed_mps < c.context.start_speed_mps)) {
+    issues.push({ path: 'context.stop_speed_mps', message: `(${c.context.stop_speed_mps}) must be below context.start_speed_mps (${c.context.start_speed_mps}), or riding and halted would flap` });
+  }
+  if (!(c.cues.outcome.window_end_s > c.cues.outcome.window_start_s)) {
+    issues.push({ path: 'cues.outcome.window_end_s', message: `(${c.cues.outcome.window_end_s}) must be after cues.outcome.window_start_s (${c.cues.outcome.window_start_s})` });
+  }
   const names = new Map<string, number>();
   c.uplink.links.forEach((l, i) => {
     const first = names.get(l.name);

@@ -14,6 +14,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BROKER_URL_RULE } from './broker-url.js';
 // Stages declare their own settings as leaf modules (TypeBox only); the configuration composes them.
 import { RiderCueSettingsSchema } from '../cues/settings.js';
+import { OutcomeSettingsSchema } from '../cues/outcome-settings.js';
+import { ContextSettingsSchema } from '../context/settings.js';
+import { RiderProfileSettingsSchema } from '../rider/settings.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -173,7 +176,10 @@ export const configSchema = Type.Object(
       confirm_s: Type.Number({ minimum: 1, maximum: 3600, default: 30, description: 'A pushed configuration is kept once the daemon has run healthy on it (and reached a broker, with links configured) this long.' }),
       trial_s: Type.Number({ minimum: 5, maximum: 86_400, default: 300, description: 'A pushed configuration not confirmed within this long is rolled back.' }),
     }),
-    rider: RiderCueSettingsSchema,
+    // Who rides and what they hear: the cue stage's language and audio, the rider profile's id, baseline and adaptation.
+    rider: Type.Object({ ...RiderCueSettingsSchema.properties, ...RiderProfileSettingsSchema.properties }, { additionalProperties: false, default: {} }),
+    context: ContextSettingsSchema,
+    cues: section({ outcome: OutcomeSettingsSchema }),
     calibration_dir: path("Technicians' calibration profiles, `<sensor_id>.json` (`calibration/profile.schema.json`).", { default: './calibration' }),
     log_level: oneOf(LOG_LEVELS, { default: 'info', errorMessage: `must be one of ${LOG_LEVELS.join(', ')}`, description: 'pino log level.', 'x-type': '`fatal` ... `trace`, `silent`' }),
   },

@@ -57,7 +57,7 @@ export function settingsRows(schema: Node = configJsonSchema()): string[] {
   };
   for (const [k, v] of Object.entries(schema.properties ?? {})) {
     walk(v, k, false, false);
-    if (k === 'uplink') for (const [items, p] of later.splice(0)) walk(items, p, false, false);
+    for (const [items, p] of later.splice(0)) walk(items, p, false, false);
   }
   return rows;
 }
