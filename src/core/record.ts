@@ -38,7 +38,8 @@ export interface OutboundRecord {
 
 /** Where a stage puts its records: the daemon's store stage (src/store/stage.ts). */
 export interface RecordSink {
-  append(record: OutboundRecord): void;
+  /** The record's per-device sequence, or nothing while it waits in memory (a full disk). */
+  append(record: OutboundRecord): number | void;
 }
 
 export const PRIORITY_OF: Readonly<Record<RecordType, Priority>> = {

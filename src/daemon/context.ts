@@ -12,6 +12,10 @@ import type { DecisionHooks, DecisionStage } from '../inference/stage.js';
 import type { StoreStage } from '../store/stage.js';
 import type { UplinkStage } from '../uplink/stage.js';
 import type { UpdateDeps, UpdateService } from '../update/stage.js';
+import type { RideContextSource } from '../context/types.js';
+import type { RiderStage } from '../rider/stage.js';
+import type { CueStage } from '../cues/stage.js';
+import type { CueWiring } from '../cues/wiring.js';
 
 export interface StageFactories {
   source?(ctx: StageContext): EcgSource | Promise<EcgSource>;
@@ -20,4 +24,10 @@ export interface StageFactories {
   outbox?(ctx: StageContext): Promise<StoreStage>;
   uplink?(ctx: StageContext, store: StoreStage | undefined): Promise<UplinkStage>;
   updates?(ctx: StageContext, deps: UpdateDeps): Promise<UpdateService>;
+  /** Riding or stopped (gpsd, or the assumption without GPS). Absent: riding assumed. */
+  rideContext?(ctx: StageContext): RideContextSource;
+  /** The rider's profile in the store's file (opened after the store). */
+  rider?(ctx: StageContext): Promise<RiderStage>;
+  /** What the rider hears. */
+  cues?(ctx: StageContext, wiring: CueWiring): CueStage;
 }

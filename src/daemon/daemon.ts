@@ -21,6 +21,7 @@ import { modelDirFor, modelRolledBack, type UpdateService } from '../update/stag
 import type { Notifier } from './sd-notify.js';
 import type { Telemetry } from './telemetry.js';
 import type { StageFactories } from './context.js';
+import { RiderLoop } from './rider-loop.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -67,11 +68,13 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   let source: EcgSource | undefined;
   if (stages.source) source = await stages.source(ctx);
   else notWired(log, 'source');
+  const rider = new RiderLoop(ctx, stages, () => outbox, () => void engine?.resetRide?.());
   const pipeline = new Pipeline(ctx, {
     source,
     makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
     engine: () => engine,
     outbox: () => outbox,
+    observer: rider,
   });
   const lifecycle = new Lifecycle({
     log: log.child({ mod: 'lifecycle' }),
@@ -87,6 +90,7 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     telemetry,
     clock: ctx.clock,
     state: () => lifecycle.state,
+    events: rider.events,
     info: {
       version: packageVersion(),
       device: config.device.id,
@@ -117,6 +121,7 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     ),
     STOP_RANK.store,
   );
+  lifecycle.add(rider.riderComponent(), STOP_RANK.store);
   lifecycle.add(
     component(
       'uplink',
@@ -136,12 +141,17 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     ),
     STOP_RANK.uplink,
   );
+  // The ride, the cues and their outcomes stop after the pipeline's flush: its last decisions are heard, measured and stored.
+  lifecycle.add(rider.rideComponent(), STOP_RANK.pipeline);
+  lifecycle.add(rider.outcomeComponent(), STOP_RANK.pipeline);
+  lifecycle.add(rider.cueComponent(), STOP_RANK.pipeline);
   lifecycle.add(
     component(
       'inference',
       async () => {
         if (!stages.decisions) return notWired(log, 'inference');
         engine = await stages.decisions(ctx, {
+          ...rider.decisionHooks(),
           modelDir: () => modelDirFor(ctx),
           onModelRolledBack: (error) => {
             modelRolledBack(ctx, error);

@@ -33,6 +33,8 @@ export interface HealthServerOptions {
   telemetry: Telemetry;
   clock: Clock;
   state: () => LifecycleState;
+  /** Server-Sent Events for a dash display or the rider's phone (docs/events.md). */
+  events?: { handle(req: IncomingMessage, res: ServerResponse): void };
   info: { version: string; device: string; startedAtMs: number; configFile: string | undefined; source: string; links: readonly string[] };
 }
 
@@ -121,8 +123,15 @@ export class HealthServer implements Component {
         res.writeHead(200, { 'content-type': this.options.telemetry.registry.contentType, 'cache-control': 'no-store' }).end(text);
         return;
       }
+      case '/events':
+        if (this.options.events) {
+          this.options.events.handle(req, res);
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('no event stream in this daemon\n');
+        return;
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /status or /metrics\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /status, /metrics or /events\n');
     }
   }
 }

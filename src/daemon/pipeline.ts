@@ -24,7 +24,7 @@ import type { Stamp } from '../core/clock.js';
 import type { StageContext } from '../core/context.js';
 import type { OutboundRecord } from '../core/record.js';
 import type { ChainOutput } from '../signal/chain.js';
-import type { DecisionStage } from '../inference/stage.js';
+import type { Decision, DecisionStage } from '../inference/stage.js';
 import type { StoreStage } from '../store/stage.js';
 import type { SignalChain } from '../signal/stage.js';
 
@@ -36,11 +36,22 @@ interface PendingDecision {
   readonly arrivalMs: number;
 }
 
+/** What else watches the data path (the rider's cues, their outcomes, the local event stream). */
+export interface PipelineObserver {
+  /** Each chunk through the chain, on the data's own timeline. */
+  chunk?(o: FeedOutput): void;
+  /** Each decision period's features, as stored. */
+  features?(f: SignalFeatures, stamp: Stamp): void;
+  /** Each decision, with its record's per-device sequence (undefined while it waits for disk space). */
+  decision?(d: Decision, stamp: Stamp, seq: number | undefined): void;
+}
+
 export interface PipelineParts {
   source: EcgSource | undefined;
   makeChain: ((fs: number | undefined) => SignalChain) | undefined;
   engine: () => DecisionStage | undefined;
   outbox: () => StoreStage | undefined;
+  observer?: PipelineObserver;
 }
 
 export class Pipeline implements Component {
@@ -113,6 +124,7 @@ export class Pipeline implements Component {
   private onOutput(o: FeedOutput): void {
     this.lastArrivalMs = o.receivedAtMs;
     this.report(o.out, o.receivedAtMs);
+    this.parts.observer?.chunk?.(o);
     this.maybeDecide(o.dataTimeS);
   }
 
@@ -140,6 +152,7 @@ export class Pipeline implements Component {
     const features = chain.features();
     const stamp = this.ctx.clock.stamp();
     this.append({ type: 'features', stamp, body: { ...features } });
+    this.parts.observer?.features?.(features, stamp);
     if (!this.parts.engine()) return;
     this.pending.push({ features, stamp, arrivalMs: this.lastArrivalMs });
     if (this.pending.length > MAX_PENDING_DECISIONS) {
@@ -171,7 +184,9 @@ export class Pipeline implements Component {
     try {
       const decisions = await engine.decide(features, stamp);
       for (const d of decisions) {
-        this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: this.ctx.clock.stamp(), body: { name: d.name, featuresSeq: stamp.seq, ...(d.detail ?? {}) } });
+        const at = this.ctx.clock.stamp();
+        const seq = this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: at, body: { name: d.name, featuresSeq: stamp.seq, ...(d.detail ?? {}) } });
+        this.parts.observer?.decision?.(d, at, seq);
         if (d.kind === 'safety') this.ctx.telemetry.countSafetyTrigger(d.name);
         else this.ctx.telemetry.countDecision(d.name);
       }
@@ -183,16 +198,20 @@ export class Pipeline implements Component {
     }
   }
 
-  /** Appends to the store; without one (not wired yet) the record is counted as dropped. */
-  append(record: OutboundRecord): void {
+  /**
+   * Appends to the store and returns the record's per-device sequence (undefined while it waits
+   * in memory for a full disk); without a store (not wired) the record is counted as dropped.
+   */
+  append(record: OutboundRecord): number | undefined {
     const outbox = this.parts.outbox();
     if (!outbox) {
       if (this.droppedNoStore++ === 0) this.log.warn('no store is wired into the daemon yet: records are not kept');
-      return;
+      return undefined;
     }
-    outbox.append(record);
+    const seq = outbox.append(record);
     this.appended++;
     const d = outbox.depth();
     this.ctx.telemetry.setOutbox(d.records, d.bytes);
+    return typeof seq === 'number' ? seq : undefined;
   }
 }

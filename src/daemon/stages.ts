@@ -1,7 +1,7 @@
 /**
  * The production stages of `motobio run`: each comes from its own stage folder, which loads
  * its heavy modules only when opened (a unit without Bluetooth never loads noble, one without
- * a model never loads onnxruntime). Ride context and the rider's cues are not wired yet.
+ * a model never loads onnxruntime).
  */
 import { sensorCalibration } from '../calibration/profile.js';
 import { openDecisions } from '../inference/stage.js';
@@ -10,6 +10,9 @@ import { openSource } from '../sources/stage.js';
 import { openStore } from '../store/stage.js';
 import { openUpdates } from '../update/stage.js';
 import { openUplink } from '../uplink/stage.js';
+import { createRideContextSource } from '../context/factory.js';
+import { createCueStage } from '../cues/wiring.js';
+import { openRider } from '../rider/stage.js';
 import type { StageFactories } from './context.js';
 
 export function productionStages(): StageFactories {
@@ -21,5 +24,8 @@ export function productionStages(): StageFactories {
     outbox: openStore,
     uplink: openUplink,
     updates: openUpdates,
+    rideContext: (ctx) => createRideContextSource(ctx.config.context, { logger: ctx.log }),
+    rider: openRider,
+    cues: createCueStage,
   };
 }

@@ -11,6 +11,8 @@
 import type { StageContext } from '../core/context.js';
 import type { Stamp } from '../core/clock.js';
 import type { SignalFeatures } from '../signal/types.js';
+import type { Action, RideContext } from './features.js';
+import type { CueChoiceRequest } from './engine.js';
 import { manifestIn } from './manifest.js';
 
 /** One output of the decision engine. */
@@ -29,6 +31,8 @@ export interface DecisionStage {
   swapModel?(manifestPath: string): Promise<{ ok: true } | { ok: false; error: string }>;
   /** The model in service (name, version, sha256), null on the safety rules alone. */
   model?(): unknown;
+  /** A new ride began: break timers and the ride's own hysteresis start over. */
+  resetRide?(): Promise<void>;
 }
 
 export interface DecisionHooks {
@@ -36,6 +40,13 @@ export interface DecisionHooks {
   modelDir(): { dir: string; fromUpdate: boolean };
   /** The engine dropped the model in use after it failed and went back to the one before. */
   onModelRolledBack?(error: string): void;
+  /**
+   * The ride and the rider at this decision (src/rider/ride-input.ts), and the fields the
+   * decision record carries about them. Absent: riding assumed, minutes since the first decision.
+   */
+  ride?(features: SignalFeatures): { ride: RideContext; record: Readonly<Record<string, unknown>> };
+  /** Picks among the coaching cues the policy allows the kind that worked for this rider. */
+  chooseCue?(c: CueChoiceRequest): Action;
 }
 
 export async function openDecisions(ctx: StageContext, hooks: DecisionHooks): Promise<DecisionStage> {
@@ -57,6 +68,7 @@ export async function openDecisions(ctx: StageContext, hooks: DecisionHooks): Pr
     ...(manifestPath === undefined ? {} : { manifestPath }),
     safety: { maxHrBpm: rules.hr_high_bpm, minHrBpm: rules.hr_low_bpm, sensorLostS: rules.no_beat_s, goodQuality: rules.min_quality },
     logger: log,
+    ...(hooks.chooseCue ? { chooseCue: (c: CueChoiceRequest) => hooks.chooseCue!(c) } : {}),
     onEvent: (e) => {
       if (e.type.endsWith('failed') || e.type.endsWith('rejected') || e.type === 'model_rolled_back') ctx.telemetry.countError('inference', e.type.toUpperCase(), 'error' in e ? e.error : undefined);
       if (e.type === 'model_load_failed') rulesOnly(e.error);
@@ -80,12 +92,12 @@ export async function openDecisions(ctx: StageContext, hooks: DecisionHooks): Pr
       return r.ok ? { ok: true } : r;
     },
     model: () => engine.status().model,
+    resetRide: () => engine.resetRide(),
     async decide(features: SignalFeatures) {
       firstEndS ??= features.endS;
-      const record = await engine.decide({
-        signal: features,
-        ride: { restingHrBpm: null, minutesRiding: (features.endS - firstEndS) / 60, riding: true, sensorConnected: true },
-      });
+      const given = hooks.ride?.(features);
+      const ride = given?.ride ?? { restingHrBpm: null, minutesRiding: (features.endS - firstEndS) / 60, riding: true, sensorConnected: true };
+      const record = await engine.decide({ signal: features, ride });
       const out: Decision[] = record.safetyTriggers.map((t) => ({ kind: 'safety' as const, name: t.rule, detail: { ...t } }));
       // Every period gives one decision record (action "none" included): the audit trail of the policy.
       out.push({
@@ -101,6 +113,8 @@ export async function openDecisions(ctx: StageContext, hooks: DecisionHooks): Pr
           model: record.model,
           ...(record.modelError === undefined ? {} : { modelError: record.modelError }),
           latencyMs: record.latencyMs,
+          ...(record.choice === undefined ? {} : { choice: record.choice }),
+          ...(given?.record ?? { context: { source: 'assumed', riding: true, assumed: true } }),
         },
       });
       return out;

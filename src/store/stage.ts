@@ -82,9 +82,10 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
   };
   let onAppend: (() => void) | undefined;
   const held = new HeldAppends<OutboundRecord>(MAX_HELD_RECORDS);
-  const write = (record: OutboundRecord) => {
-    store.append([toRecordInput(record)]);
+  const write = (record: OutboundRecord): number => {
+    const seq = store.append([toRecordInput(record)]).firstSeq;
     onAppend?.();
+    return seq;
   };
   const drainHeld = (): boolean => {
     if (held.size === 0) return true;
@@ -129,7 +130,7 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
         return;
       }
       try {
-        write(record);
+        return write(record);
       } catch (e) {
         if (!isMotobioError(e, 'DISK_FULL')) throw e;
         hold(record, e);
