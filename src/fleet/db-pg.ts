@@ -49,6 +49,10 @@ export class PgClient implements SqlClient {
 
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     const conn = await this.pool.connect();
+    // The pool listens for errors of idle clients only: a server that dies mid-transaction
+    // would otherwise be an uncaught 'error' event. The failing query rejects anyway.
+    const onError = () => undefined;
+    conn.on('error', onError);
     const tx: SqlQueryable = {
       query: async <R>(text: string, params: readonly unknown[] = []) => ({ rows: (await conn.query(text, params as unknown[])).rows as R[] }),
       exec: async (text: string) => void (await conn.query(text)),
@@ -57,13 +61,20 @@ export class PgClient implements SqlClient {
       await conn.query('BEGIN');
       const out = await fn(tx);
       await conn.query('COMMIT');
+      conn.off('error', onError);
       conn.release();
       return out;
     } catch (e) {
       // A connection whose ROLLBACK fails is broken: destroy it instead of returning it to the pool.
       await conn.query('ROLLBACK').then(
-        () => conn.release(),
-        (re: unknown) => conn.release(re instanceof Error ? re : new Error(String(re))),
+        () => {
+          conn.off('error', onError);
+          conn.release();
+        },
+        (re: unknown) => {
+          conn.off('error', onError);
+          conn.release(re instanceof Error ? re : new Error(String(re)));
+        },
       );
       throw e;
     }

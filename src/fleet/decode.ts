@@ -17,7 +17,7 @@ import { parseTopic } from '../uplink/topics.js';
 import type { IngestBatch, IngestRecord, LinkStatusUpdate, QuarantineEntry } from './store.js';
 
 export type Decoded =
-  | { readonly kind: 'batch'; readonly batch: IngestBatch; readonly quarantine: readonly QuarantineEntry[]; readonly sentMs: number }
+  | { readonly kind: 'batch'; readonly batch: IngestBatch; readonly quarantine: readonly QuarantineEntry[] }
   | { readonly kind: 'status'; readonly status: LinkStatusUpdate }
   | { readonly kind: 'quarantine'; readonly quarantine: readonly QuarantineEntry[] }
   | { readonly kind: 'ignore' };
@@ -71,7 +71,7 @@ export function decodeMessage(topic: string, payload: Buffer, prefix?: string): 
     } else records.push({ ...base, data: r.data });
   }
   const evicted = (batch.header.evicted ?? []).map((n) => ({ first: n.first, last: n.last, prio: n.prio, count: n.count, wall: Number.isSafeInteger(n.wall) ? n.wall : null }));
-  return { kind: 'batch', batch: { device, records, evicted }, quarantine, sentMs: typeof batch.header.sent === 'number' ? batch.header.sent : Date.now() };
+  return { kind: 'batch', batch: { device, records, evicted }, quarantine };
 }
 
 function decodeStatus(topic: string, device: string, link: string, payload: Buffer): Decoded {

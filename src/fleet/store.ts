@@ -44,6 +44,8 @@ export interface IngestBatch {
   readonly device: string;
   readonly records: readonly IngestRecord[];
   readonly evicted: readonly IngestEviction[];
+  /** Records of this batch that failed their schema: kept in the same transaction. */
+  readonly quarantine?: readonly QuarantineEntry[];
 }
 
 export interface WriteResult {
@@ -53,6 +55,8 @@ export interface WriteResult {
   readonly duplicates: number;
   /** New records by type. */
   readonly byType: Readonly<Record<string, number>>;
+  /** The new records themselves. */
+  readonly fresh: readonly IngestRecord[];
 }
 
 export interface QuarantineEntry {
@@ -79,8 +83,10 @@ export interface FleetStore {
   linkStatus(update: LinkStatusUpdate): Promise<void>;
   /** Moves each device's watermark up to its first hole; returns devices looked at. */
   refreshLedger(): Promise<number>;
-  /** Holes (missing), evicted runs and quarantined seqs above the watermark, per device. */
+  /** Holes (missing) above the watermark, announced evicted runs and quarantined seqs, per device. */
   ledger(device?: string): Promise<LedgerEntry[]>;
+  /** Only the missing holes, of devices whose watermark is below their highest seq (cheap: call after refreshLedger). */
+  openGaps(): Promise<LedgerEntry[]>;
   /** Stored seqs of a device, ascending (tests, audits). */
   seqs(device: string): Promise<number[]>;
   /** Rows per table (tests, bench). */
@@ -153,9 +159,10 @@ export class SqlFleetStore implements FleetStore {
         const ev = batch.evicted;
         await tx.query(INSERT_EVICTIONS, [batch.device, ev.map((e) => e.first), ev.map((e) => e.last), ev.map((e) => e.prio), ev.map((e) => e.count), ev.map((e) => e.wall)]);
       }
+      if (batch.quarantine && batch.quarantine.length > 0) await this.quarantineIn(tx, batch.quarantine);
       const byType: Record<string, number> = {};
       for (const r of fresh) byType[r.type] = (byType[r.type] ?? 0) + 1;
-      return { stored: fresh.length, duplicates: recs.length - fresh.length + (batch.records.length - recs.length), byType };
+      return { stored: fresh.length, duplicates: recs.length - fresh.length + (batch.records.length - recs.length), byType, fresh };
     });
   }
 
@@ -194,8 +201,12 @@ export class SqlFleetStore implements FleetStore {
   }
 
   async quarantine(entries: readonly QuarantineEntry[]): Promise<void> {
+    await this.quarantineIn(this.sql, entries);
+  }
+
+  private async quarantineIn(db: SqlQueryable, entries: readonly QuarantineEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.sql.query(
+    await db.query(
       `INSERT INTO quarantine (topic, reason, device, seq, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])`,
       [entries.map((e) => e.topic), entries.map((e) => e.reason), entries.map((e) => e.device ?? null), entries.map((e) => e.seq ?? null), entries.map((e) => e.payload ?? null)],
     );
@@ -235,6 +246,13 @@ export class SqlFleetStore implements FleetStore {
     );
     const out: LedgerEntry[] = [];
     for (const d of devs.rows) out.push(...(await findHoles(this.sql, d.device, num(d.watermark))));
+    return out;
+  }
+
+  async openGaps(): Promise<LedgerEntry[]> {
+    const devs = await this.sql.query<{ device: string; watermark: unknown }>('SELECT device, watermark FROM devices WHERE max_seq > watermark');
+    const out: LedgerEntry[] = [];
+    for (const d of devs.rows) out.push(...(await findHoles(this.sql, d.device, num(d.watermark))).filter((e) => e.kind === 'missing'));
     return out;
   }
 

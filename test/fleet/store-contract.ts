@@ -18,8 +18,7 @@ export async function ingest(store: FleetStore, device: string, recs: Rec[], evi
     return { stored: 0, duplicates: 0, quarantined: d.quarantine.length };
   }
   if (d.kind !== 'batch') throw new Error(`unexpected ${d.kind}`);
-  await store.quarantine(d.quarantine);
-  const r = await store.writeBatch(d.batch);
+  const r = await store.writeBatch({ ...d.batch, quarantine: d.quarantine });
   return { ...r, quarantined: d.quarantine.length };
 }
 
