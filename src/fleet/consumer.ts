@@ -82,9 +82,10 @@ export class Consumer {
       clean: false,
       properties: { sessionExpiryInterval: this.opts.sessionExpiryS ?? 24 * 3600 },
       keepalive: 30,
-      reconnectPeriod: 1000,
+      // Back quickly after a broker restart: see the resubscribe below for why every moment counts.
+      reconnectPeriod: 250,
       connectTimeout: 10_000,
-      resubscribe: true,
+      resubscribe: false,
       ...(secure
         ? {
             ca: readPem('ca', b.ca),
@@ -117,6 +118,11 @@ export class Consumer {
       if (this.everConnected) {
         this.reconnects++;
         this.opts.log.info({ sessionPresent: ack.sessionPresent }, 'broker reconnected');
+        // Subscribe again even when the broker says the session is present: mosquitto 2.0
+        // restores a persistent session after a restart but not its $share subscriptions
+        // (found by test/fleet/kill.test.ts), and until we subscribe the broker answers the
+        // units' batches with PUBACK 16 "no matching subscribers" and drops them.
+        client.subscribeAsync([...this.opts.filters], { qos: 1 }).catch((e: unknown) => this.opts.log.error({ err: errorMessage(e) }, 'resubscribing after a reconnect failed'));
       }
       this.everConnected = true;
       this.connected = true;
