@@ -8,6 +8,7 @@ import { decodeEcgChunk } from '../../src/store/ecg-codec.js';
 import { decodeMessage } from '../../src/fleet/decode.js';
 import type { FleetStore } from '../../src/fleet/store.js';
 import { num } from '../../src/fleet/sql.js';
+import { FleetMetrics } from '../../src/fleet/metrics.js';
 import { batch, range, topicOf, type Rec } from './helpers/batches.js';
 
 /** Decodes like the ingest does and writes the result (records + quarantine). */
@@ -155,6 +156,31 @@ export function fleetStoreContract(engine: string, open: () => Promise<FleetStor
         expect(await s.count('link_events')).toBe(2);
         const l = await s.sql.query('SELECT state FROM link_status');
         expect(l.rows).toEqual([{ state: 'offline' }]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('fleet gauges from the tables: units over CPU/memory thresholds, units by model, decision latency across units, signal quality', async () => {
+      const s = await open();
+      try {
+        const now = Date.now();
+        const health = (seq: number, cpu: number, memory: number, p95: number, model: string) => ({ seq, type: 'status', wall: now - 60_000 + seq, data: { kind: 'health', cpu, memory, decisionP95Ms: p95, model } });
+        await ingest(s, 'u1', [health(1, 0.95, 0.5, 20, 'policy-int8@3'), ...range(2, 11).map((seq) => ({ seq, wall: now - 30_000, data: { hrBpm: 70, quality: seq <= 10 ? 0.9 : 0.1 } }))]);
+        await ingest(s, 'u2', [health(1, 0.85, 0.88, 40, 'policy-int8@3')]);
+        // An old health record of u3 (an hour ago) does not count as its state now.
+        await ingest(s, 'u3', [health(1, 0.99, 0.99, 900, 'policy-int8@2'), { seq: 2, type: 'status', wall: now - 10_000, data: { kind: 'health', cpu: 0.1, memory: 0.1, decisionP95Ms: 10, model: 'policy-int8@2' } }].map((r, i) => (i === 0 ? { ...r, wall: now - 3600_000 } : r)));
+        const m = new FleetMetrics('test');
+        await m.refreshFleetGauges(s.sql, 2, 1);
+        const val = async (name: string) => Object.fromEntries(((await m.registry.getSingleMetric(name)!.get()).values as { labels: Record<string, string>; value: number }[]).map((v) => [Object.values(v.labels).join('/'), v.value]));
+        expect(await val('motobio_fleet_units_over_threshold')).toEqual({ 'cpu/critical': 1, 'cpu/major': 2, 'memory/critical': 0, 'memory/major': 1 });
+        expect(await val('motobio_fleet_units_by_model')).toEqual({ 'policy-int8@3': 2, 'policy-int8@2': 1 });
+        const p95 = await val('motobio_fleet_decision_latency_p95_seconds');
+        expect(p95['1']).toBeCloseTo(0.04, 6);
+        expect(p95['0.5']).toBeCloseTo(0.02, 6);
+        expect((await val('motobio_fleet_signal_quality_good_ratio'))['']).toBeCloseTo(0.9, 6);
+        expect((await val('motobio_fleet_devices_seen'))['']).toBe(3);
+        expect(await val('motobio_fleet_gaps_open')).toEqual({ any: 2, over_limit: 1 });
       } finally {
         await s.close();
       }
