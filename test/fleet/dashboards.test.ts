@@ -72,7 +72,7 @@ describe('docs/grafana dashboards', () => {
     it(`${file}: every SQL panel runs on the schema and returns rows; every PromQL panel uses exported metrics`, async () => {
       const vars = { device: 'bike-1' };
       for (const v of d.templating.list) expect((await store.sql.query(expandMacros(v.query, vars))).rows.length, `variable ${v.name}`).toBeGreaterThan(0);
-      const exported = new Set((await new FleetMetrics('t').registry.getMetricsAsJSON()).flatMap((x) => (x.type === 'histogram' ? [`${x.name}_bucket`, `${x.name}_count`, `${x.name}_sum`] : [x.name])));
+      const exported = new Set((await new FleetMetrics('t').registry.getMetricsAsJSON()).flatMap((x) => (String(x.type) === 'histogram' ? [`${x.name}_bucket`, `${x.name}_count`, `${x.name}_sum`] : [x.name])));
       let sqlPanels = 0;
       for (const p of d.panels) {
         for (const t of p.targets) {

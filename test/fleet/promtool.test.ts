@@ -36,7 +36,7 @@ describe('docs/prometheus alert rules', () => {
     const firing = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
     expect(alerts.filter((a) => !firing.has(a))).toEqual([]);
     const m = new FleetMetrics('test');
-    const exported = new Set((await m.registry.getMetricsAsJSON()).flatMap((x) => (x.type === 'histogram' ? [`${x.name}_bucket`, `${x.name}_count`, `${x.name}_sum`] : [x.name])));
+    const exported = new Set((await m.registry.getMetricsAsJSON()).flatMap((x) => (String(x.type) === 'histogram' ? [`${x.name}_bucket`, `${x.name}_count`, `${x.name}_sum`] : [x.name])));
     const records = new Set(rules.groups.flatMap((g) => g.rules.filter((r) => r.record).map((r) => r.record!)));
     const used = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/\bmotobio_fleet[a-z0-9_:]*/g) ?? [])));
     expect([...used].filter((n) => !exported.has(n) && !records.has(n))).toEqual([]);
