@@ -38,7 +38,8 @@ CREATE TABLE devices (
   version text
 );
 
--- One row per (device, seq): the exactly-once key. data is the record's JSON as sent.
+-- One row per (device, seq): the exactly-once key. data is the record's JSON as sent, except
+-- for features, whose every known field has a typed column: only unknown fields stay (NULL: none).
 CREATE TABLE records (
   device text NOT NULL,
   seq bigint NOT NULL,
@@ -58,7 +59,7 @@ CREATE TABLE features (
   device text NOT NULL,
   seq bigint NOT NULL,
   at timestamptz NOT NULL,
-  hr_bpm real, rmssd_ms real, sdnn_ms real, pnn50 real, lf_hf real, quality real, ectopic_share real, window_s real,
+  hr_bpm real, rmssd_ms real, sdnn_ms real, pnn50 real, lf_ms2 real, hf_ms2 real, lf_hf real, quality real, ectopic_share real, window_s real, end_s double precision,
   PRIMARY KEY (device, seq)
 );
 CREATE INDEX features_at ON features (device, at);

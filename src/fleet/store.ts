@@ -16,7 +16,7 @@
 import type { Priority } from '../store/types.js';
 import { migrate } from './migrations.js';
 import { num, type SqlClient, type SqlQueryable } from './sql.js';
-import { TABLE_COLUMNS, TABLE_OF_TYPE, typedColumns, type TypedTable } from './typed.js';
+import { TABLE_COLUMNS, TABLE_OF_TYPE, rawJson, typedColumns, type TypedTable } from './typed.js';
 import { findHoles, type LedgerEntry } from './ledger.js';
 
 export interface IngestRecord {
@@ -149,7 +149,7 @@ export class SqlFleetStore implements FleetStore {
           recs.map((r) => r.sync),
           recs.map((r) => r.type),
           recs.map((r) => r.prio),
-          recs.map((r) => (r.data === undefined ? null : JSON.stringify(r.data))),
+          recs.map((r) => rawJson(r.type, r.data)),
         ]);
         taken = new Set(rows.rows.map((r) => num(r.seq)));
       }

@@ -55,6 +55,12 @@ export function fleetStoreContract(engine: string, open: () => Promise<FleetStor
         const f = await s.sql.query<{ hr_bpm: number; quality: number }>('SELECT hr_bpm, quality FROM features WHERE device = $1 AND seq = 7', ['bike-1']);
         expect(f.rows[0].hr_bpm).toBe(67);
         expect(f.rows[0].quality).toBeCloseTo(0.9, 5);
+        // A features body the typed row holds whole keeps no raw JSON; unknown fields stay.
+        const raw = await s.sql.query<{ data: unknown }>('SELECT data FROM records WHERE device = $1 AND seq = 7', ['bike-1']);
+        expect(raw.rows[0].data).toBeNull();
+        await ingest(s, 'bike-1', [{ seq: 151, data: { hrBpm: 80, lfMs2: 310.5, endS: 3600.25, zone: 'city', quality: 'n/a' } }]);
+        const kept = await s.sql.query<{ data: unknown; lf_ms2: number; end_s: number; quality: number | null }>('SELECT r.data, f.lf_ms2, f.end_s, f.quality FROM records r JOIN features f USING (device, seq) WHERE device = $1 AND seq = 151', ['bike-1']);
+        expect(kept.rows[0]).toEqual({ data: { zone: 'city', quality: 'n/a' }, lf_ms2: 310.5, end_s: 3600.25, quality: null });
       } finally {
         await s.close();
       }
