@@ -11,6 +11,7 @@
  * Printed, never asserted. Needs mosquitto and postgresql-15.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRecord, toPhysical } from '../src/sources/wfdb/record.js';
 import { runChain } from '../src/signal/eval/run-record.js';
@@ -30,10 +31,22 @@ const BATCHES = Number(process.env['MOTOBIO_BENCH_FLEET_BATCHES'] ?? 6);
 const PER_BATCH = 500;
 const CONNECTIONS = Number(process.env['MOTOBIO_BENCH_FLEET_CONNECTIONS'] ?? 4);
 
-/** Cumulative CPU seconds of the postgres user's processes (the cluster's server and backends). */
+/** Cumulative CPU seconds of the postgres user's processes (the cluster's server and backends), from /proc. */
 function postgresCpuS(): number {
-  const r = spawnSync('ps', ['-u', 'postgres', '-o', 'times='], { encoding: 'utf8' });
-  return r.stdout.split('\n').reduce((s, l) => s + (Number(l.trim()) || 0), 0);
+  const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (statSync(`/proc/${pid}`).uid !== uid) continue;
+      // Fields after the "(comm)": state is 3rd, utime 14th, stime 15th.
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return ticks / 100;
 }
 
 function featureBodies(): string[] {

@@ -95,33 +95,84 @@ export interface FleetStore {
   close(): Promise<void>;
 }
 
-const KNOWN_TABLES = new Set(['records', 'devices', 'features', 'decisions', 'cue_outcomes', 'safety_events', 'unit_status', 'update_reports', 'ecg_chunks', 'evictions', 'quarantine', 'link_status', 'link_events']);
-
-/** `INSERT INTO t (device, seq, at, c...) SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], ...)`. */
-function typedInsert(table: TypedTable): string {
-  const cols = TABLE_COLUMNS[table];
-  const names = ['seq', 'at', ...cols.map(([c]) => c)];
-  const casts = ['bigint', 'timestamptz', ...cols.map(([, t]) => t)].map((t, i) => `$${i + 2}::${t}[]`);
-  return `INSERT INTO ${table} (device, ${names.join(', ')}) SELECT $1, * FROM unnest(${casts.join(', ')}) ON CONFLICT DO NOTHING`;
+/** bigint[] comes back as a JS array (of strings from node-postgres, numbers from PGlite). */
+function parseBigintArray(v: unknown): number[] {
+  if (Array.isArray(v)) return v.map((x) => num(x));
+  if (typeof v === 'string') return v.replace(/[{}]/g, '').split(',').filter((x) => x !== '').map(Number);
+  return [];
 }
 
-const TYPED_SQL = Object.fromEntries(Object.keys(TABLE_COLUMNS).map((t) => [t, typedInsert(t as TypedTable)])) as Record<TypedTable, string>;
+const KNOWN_TABLES = new Set(['records', 'devices', 'features', 'decisions', 'cue_outcomes', 'safety_events', 'unit_status', 'update_reports', 'ecg_chunks', 'evictions', 'quarantine', 'link_status', 'link_events']);
 
-const INSERT_RECORDS = `INSERT INTO records (device, seq, boot, mono_ms, wall_ms, synced, type, prio, data)
-  SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::float8[], $5::bigint[], $6::bool[], $7::text[], $8::text[], $9::jsonb[])
-  ON CONFLICT DO NOTHING RETURNING seq`;
+/** Numbered parameters for one statement: `p.add(value, 'bigint[]')` -> `$n::bigint[]`. */
+class Params {
+  readonly values: unknown[] = [];
+  add(v: unknown, cast: string): string {
+    this.values.push(v);
+    return `$${this.values.length}::${cast}`;
+  }
+}
 
-const INSERT_ECG = `INSERT INTO ecg_chunks (device, seq, at, boot, start_sample, fs, lsb_uv, n, chunk)
-  SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::float8[], $6::real[], $7::real[], $8::int[], $9::bytea[])
-  ON CONFLICT DO NOTHING`;
-
-const UPSERT_DEVICE = `INSERT INTO devices AS d (device, max_seq, last_boot) VALUES ($1, $2, $3)
-  ON CONFLICT (device) DO UPDATE SET last_seen = now(), max_seq = GREATEST(d.max_seq, EXCLUDED.max_seq), last_boot = COALESCE(EXCLUDED.last_boot, d.last_boot)`;
-
-const INSERT_EVICTIONS = `INSERT INTO evictions (device, first_seq, last_seq, prio, count, wall_ms)
-  SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[]) ON CONFLICT DO NOTHING`;
-
-const iso = (wallMs: number) => new Date(Number.isFinite(wallMs) && Math.abs(wallMs) < 8.64e15 ? wallMs : 0).toISOString();
+/**
+ * One batch is one statement: PostgreSQL runs data-modifying CTEs atomically, so there is no
+ * BEGIN/COMMIT round trip, and the typed rows are written only for the seqs the identity insert
+ * took (`ins`). The device row is upserted first (an InitPlan, evaluated before `ins` produces a
+ * row): concurrent writers of one unit queue on that row lock instead of deadlocking on keys.
+ */
+function batchStatement(device: string, recs: readonly IngestRecord[], evicted: readonly IngestEviction[], quarantine: readonly QuarantineEntry[], maxSeq: number): { text: string; values: unknown[] } {
+  const p = new Params();
+  const dev = p.add(device, 'text');
+  const ctes: string[] = [
+    `dev AS (INSERT INTO devices AS d (device, max_seq, last_boot) VALUES (${dev}, ${p.add(maxSeq, 'bigint')}, ${p.add(recs.at(-1)?.boot ?? null, 'text')})
+      ON CONFLICT (device) DO UPDATE SET last_seen = now(), max_seq = GREATEST(d.max_seq, EXCLUDED.max_seq), last_boot = COALESCE(EXCLUDED.last_boot, d.last_boot) RETURNING 1)`,
+    `ins AS (INSERT INTO records (device, seq, boot, mono_ms, wall_ms, synced, type, prio, data)
+      SELECT ${dev}, u.* FROM unnest(${p.add(recs.map((r) => r.seq), 'bigint[]')}, ${p.add(recs.map((r) => r.boot), 'text[]')}, ${p.add(recs.map((r) => r.mono), 'float8[]')},
+        ${p.add(recs.map((r) => Math.round(r.wall)), 'bigint[]')}, ${p.add(recs.map((r) => r.sync), 'bool[]')}, ${p.add(recs.map((r) => r.type), 'text[]')},
+        ${p.add(recs.map((r) => r.prio), 'text[]')}, ${p.add(recs.map((r) => rawJson(r.type, r.data)), 'jsonb[]')}) AS u
+      WHERE EXISTS (SELECT 1 FROM dev)
+      ON CONFLICT DO NOTHING RETURNING seq, wall_ms)`,
+  ];
+  const at = "to_timestamp(LEAST(GREATEST(ins.wall_ms, 0), 253402300799999) / 1000.0)";
+  const groups = new Map<TypedTable, IngestRecord[]>();
+  const ecg: IngestRecord[] = [];
+  for (const r of recs) {
+    if (r.ecg) ecg.push(r);
+    else {
+      const t = TABLE_OF_TYPE[r.type];
+      if (t === undefined) continue;
+      let g = groups.get(t);
+      if (!g) groups.set(t, (g = []));
+      g.push(r);
+    }
+  }
+  for (const [table, rs] of groups) {
+    const cols = TABLE_COLUMNS[table];
+    const rows = rs.map((r) => typedColumns(table, r.data));
+    const arrays = [p.add(rs.map((r) => r.seq), 'bigint[]'), ...cols.map(([c, t]) => p.add(rows.map((row) => row[c]), `${t}[]`))];
+    ctes.push(`t_${table} AS (INSERT INTO ${table} (device, seq, at, ${cols.map(([c]) => c).join(', ')})
+      SELECT ${dev}, u.seq, ${at}, ${cols.map(([c]) => `u.${c}`).join(', ')} FROM unnest(${arrays.join(', ')}) AS u(seq, ${cols.map(([c]) => c).join(', ')}) JOIN ins USING (seq)
+      ON CONFLICT DO NOTHING)`);
+  }
+  if (ecg.length > 0) {
+    ctes.push(`t_ecg AS (INSERT INTO ecg_chunks (device, seq, at, boot, start_sample, fs, lsb_uv, n, chunk)
+      SELECT ${dev}, u.seq, ${at}, u.boot, u.start_sample, u.fs, u.lsb_uv, u.n, u.chunk
+      FROM unnest(${p.add(ecg.map((r) => r.seq), 'bigint[]')}, ${p.add(ecg.map((r) => r.boot), 'text[]')}, ${p.add(ecg.map((r) => r.ecg!.startSample), 'float8[]')},
+        ${p.add(ecg.map((r) => r.ecg!.fs), 'real[]')}, ${p.add(ecg.map((r) => r.ecg!.lsbUv), 'real[]')}, ${p.add(ecg.map((r) => r.ecg!.n), 'int[]')}, ${p.add(ecg.map((r) => r.ecg!.chunk), 'bytea[]')})
+        AS u(seq, boot, start_sample, fs, lsb_uv, n, chunk) JOIN ins USING (seq)
+      ON CONFLICT DO NOTHING)`);
+  }
+  if (evicted.length > 0) {
+    ctes.push(`t_ev AS (INSERT INTO evictions (device, first_seq, last_seq, prio, count, wall_ms)
+      SELECT ${dev}, * FROM unnest(${p.add(evicted.map((e) => e.first), 'bigint[]')}, ${p.add(evicted.map((e) => e.last), 'bigint[]')}, ${p.add(evicted.map((e) => e.prio), 'text[]')},
+        ${p.add(evicted.map((e) => e.count), 'bigint[]')}, ${p.add(evicted.map((e) => e.wall), 'bigint[]')}) ON CONFLICT DO NOTHING)`);
+  }
+  if (quarantine.length > 0) {
+    ctes.push(`t_q AS (INSERT INTO quarantine (topic, reason, device, seq, payload)
+      SELECT * FROM unnest(${p.add(quarantine.map((e) => e.topic), 'text[]')}, ${p.add(quarantine.map((e) => e.reason), 'text[]')}, ${p.add(quarantine.map((e) => e.device ?? null), 'text[]')},
+        ${p.add(quarantine.map((e) => e.seq ?? null), 'bigint[]')}, ${p.add(quarantine.map((e) => e.payload ?? null), 'bytea[]')}))`);
+  }
+  return { text: `WITH ${ctes.join(',\n')}\nSELECT COALESCE(array_agg(seq), '{}') AS seqs FROM ins`, values: p.values };
+}
 
 export class SqlFleetStore implements FleetStore {
   constructor(readonly sql: SqlClient) {}
@@ -135,69 +186,16 @@ export class SqlFleetStore implements FleetStore {
     const bySeq = new Map<number, IngestRecord>();
     for (const r of batch.records) if (!bySeq.has(r.seq)) bySeq.set(r.seq, r);
     const recs = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-    const maxSeq = Math.max(0, ...recs.map((r) => r.seq), ...batch.evicted.map((e) => e.last));
-    return this.sql.transaction(async (tx) => {
-      await tx.query(UPSERT_DEVICE, [batch.device, maxSeq, recs.at(-1)?.boot ?? null]);
-      let taken = new Set<number>();
-      if (recs.length > 0) {
-        const rows = await tx.query<{ seq: unknown }>(INSERT_RECORDS, [
-          batch.device,
-          recs.map((r) => r.seq),
-          recs.map((r) => r.boot),
-          recs.map((r) => r.mono),
-          recs.map((r) => Math.round(r.wall)),
-          recs.map((r) => r.sync),
-          recs.map((r) => r.type),
-          recs.map((r) => r.prio),
-          recs.map((r) => rawJson(r.type, r.data)),
-        ]);
-        taken = new Set(rows.rows.map((r) => num(r.seq)));
-      }
-      const fresh = recs.filter((r) => taken.has(r.seq));
-      await this.writeTyped(tx, batch.device, fresh);
-      if (batch.evicted.length > 0) {
-        const ev = batch.evicted;
-        await tx.query(INSERT_EVICTIONS, [batch.device, ev.map((e) => e.first), ev.map((e) => e.last), ev.map((e) => e.prio), ev.map((e) => e.count), ev.map((e) => e.wall)]);
-      }
-      if (batch.quarantine && batch.quarantine.length > 0) await this.quarantineIn(tx, batch.quarantine);
-      const byType: Record<string, number> = {};
-      for (const r of fresh) byType[r.type] = (byType[r.type] ?? 0) + 1;
-      return { stored: fresh.length, duplicates: recs.length - fresh.length + (batch.records.length - recs.length), byType, fresh };
-    });
-  }
-
-  private async writeTyped(tx: SqlQueryable, device: string, fresh: readonly IngestRecord[]): Promise<void> {
-    const groups = new Map<TypedTable, IngestRecord[]>();
-    const ecg: IngestRecord[] = [];
-    for (const r of fresh) {
-      if (r.ecg) {
-        ecg.push(r);
-        continue;
-      }
-      const t = TABLE_OF_TYPE[r.type];
-      if (t === undefined) continue;
-      let g = groups.get(t);
-      if (!g) groups.set(t, (g = []));
-      g.push(r);
-    }
-    for (const [table, rs] of groups) {
-      const cols = TABLE_COLUMNS[table];
-      const rows = rs.map((r) => typedColumns(table, r.data));
-      await tx.query(TYPED_SQL[table], [device, rs.map((r) => r.seq), rs.map((r) => iso(r.wall)), ...cols.map(([c]) => rows.map((row) => row[c]))]);
-    }
-    if (ecg.length > 0) {
-      await tx.query(INSERT_ECG, [
-        device,
-        ecg.map((r) => r.seq),
-        ecg.map((r) => iso(r.wall)),
-        ecg.map((r) => r.boot),
-        ecg.map((r) => r.ecg!.startSample),
-        ecg.map((r) => r.ecg!.fs),
-        ecg.map((r) => r.ecg!.lsbUv),
-        ecg.map((r) => r.ecg!.n),
-        ecg.map((r) => r.ecg!.chunk),
-      ]);
-    }
+    let maxSeq = 0;
+    for (const r of recs) if (r.seq > maxSeq) maxSeq = r.seq;
+    for (const e of batch.evicted) if (e.last > maxSeq) maxSeq = e.last;
+    const st = batchStatement(batch.device, recs, batch.evicted, batch.quarantine ?? [], maxSeq);
+    const res = await this.sql.query<{ seqs: unknown[] | string }>(st.text, st.values);
+    const taken = new Set(parseBigintArray(res.rows[0]?.seqs));
+    const fresh = recs.filter((r) => taken.has(r.seq));
+    const byType: Record<string, number> = {};
+    for (const r of fresh) byType[r.type] = (byType[r.type] ?? 0) + 1;
+    return { stored: fresh.length, duplicates: recs.length - fresh.length + (batch.records.length - recs.length), byType, fresh };
   }
 
   async quarantine(entries: readonly QuarantineEntry[]): Promise<void> {
