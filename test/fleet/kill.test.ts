@@ -132,6 +132,8 @@ describe('fleet fault case: 3 daemons -> mosquitto -> 2 ingest workers -> Postgr
 
     for (const w of Object.values(workers)) w.kill('SIGTERM');
     for (const w of Object.values(workers)) expect((await w.exited).code).toBe(0);
+    // The database password is in the 0600 URL file only: never in what the workers print.
+    expect([workers.w1, workers.w2].flatMap((w) => [...w.stdout, ...w.stderr]).join('\n')).not.toContain(pg.password);
     const finals = Object.values(workers).map((w) => w.logs().find((l) => l['msg'] === 'fleet ingest stopped') as { stored: number; duplicates: number } | undefined);
     const duplicates = finals.reduce((a, f) => a + (f?.duplicates ?? 0), 0);
     // Who came back first after the broker restart: the workers must resubscribe before the units publish.
