@@ -59,7 +59,7 @@ const pub = (c: MqttClient, device: string, payload: Buffer, prio = 'features') 
 describe('fleet ingest on mosquitto (TLS, ACL) and PostgreSQL 15', () => {
   it('two connections in the $share group store every record once, repeats and overlaps included; status to link_status; /metrics counts', async () => {
     const store = await freshStore();
-    const ingest = await Ingest.start({ broker: brokerFor('fleet-ingest'), store, log: silentLogger, workerId: 'w1', group: 'ingest-a', connections: 2, refreshMs: 200, metricsListen: { host: '127.0.0.1', port: 0 } });
+    const ingest = await Ingest.start({ broker: brokerFor('fleet-ingest'), store, log: silentLogger, workerId: 'w1', group: 'ingest-a', connections: 2, refreshMs: 200, gapAgeLimitS: 1, metricsListen: { host: '127.0.0.1', port: 0 } });
     const a = await unit('bike-a');
     const b = await unit('bike-b');
     try {
@@ -87,6 +87,12 @@ describe('fleet ingest on mosquitto (TLS, ACL) and PostgreSQL 15', () => {
       expect(text).toMatch(/motobio_fleet_ingest_lag_seconds_count 1002/);
       expect(text).toMatch(/motobio_fleet_devices_seen 2/);
       expect(text).not.toMatch(/bike-a/);
+      // A hole (bike-b 3-4) older than the age limit (1 s here) is an alarm.
+      await pub(b, 'bike-b', batch('bike-b', [{ seq: 5 }]));
+      await waitFor('the gap past its age limit', () => ingest.stats().gapsOverLimit === 1, 20_000);
+      expect(await store.openGaps()).toMatchObject([{ device: 'bike-b', kind: 'missing', first: 3, last: 4 }]);
+      const after = await (await fetch(`http://127.0.0.1:${ingest.metricsPort}/metrics`)).text();
+      expect(after).toMatch(/motobio_fleet_gaps_open\{age="over_limit"\} 1/);
     } finally {
       await a.endAsync();
       await b.endAsync();
