@@ -9,6 +9,11 @@ import { decodeMessage } from '../../src/fleet/decode.js';
 import type { FleetStore } from '../../src/fleet/store.js';
 import { num } from '../../src/fleet/sql.js';
 import { FleetMetrics } from '../../src/fleet/metrics.js';
+import { readStrip, writeWfdb } from '../../src/fleet/ecg-export.js';
+import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { batch, range, topicOf, type Rec } from './helpers/batches.js';
 
 /** Decodes like the ingest does and writes the result (records + quarantine). */
@@ -188,6 +193,31 @@ export function fleetStoreContract(engine: string, open: () => Promise<FleetStor
         expect((await val('motobio_fleet_devices_seen'))['']).toBe(3);
         expect(await val('motobio_fleet_gaps_open')).toEqual({ any: 2, over_limit: 1 });
       } finally {
+        await s.close();
+      }
+    });
+
+    it('ECG strip export: the chunks of one boot around a time, lined up by startSample (a lost chunk is "no sample"), as WFDB the unit reads', async () => {
+      const s = await open();
+      const dir = mkdtempSync(join(tmpdir(), 'motobio-fleet-ecg-'));
+      try {
+        const base = 1_764_000_000_000;
+        // Chunks 10..20 of one boot, chunk 15 missing; another boot's chunk at the same time is left out.
+        await ingest(s, 'bike-e', [...range(10, 20).filter((q) => q !== 15).map((seq) => ({ seq, type: 'ecg', ecg: true })), { seq: 21, type: 'ecg', ecg: true, boot: 'boot-2', wall: base + 14_000 }]);
+        const strip = await readStrip(s.sql, { device: 'bike-e', at: new Date(base + 15_000), beforeS: 30, afterS: 30 });
+        expect(strip).toMatchObject({ boot: 'boot-1', fs: 360, startSample: 10 * 360, chunks: 10 });
+        expect(strip.counts.length).toBe(11 * 360);
+        writeWfdb(strip, join(dir, 'strip'));
+        const rec = readRecord(join(dir, 'strip'));
+        expect(rec.signals[0].fs).toBe(360);
+        const mv = toPhysical(rec.signals[0]);
+        expect(mv[0]).toBeCloseTo(Math.sin(0), 2);
+        expect(mv[100]).toBeCloseTo(Math.sin(100 / 20), 2);
+        expect(rec.signals[0].adc[5 * 360 + 10]).toBe(rec.signals[0].invalidValue);
+        expect(mv[6 * 360 + 10]).toBeCloseTo(Math.sin(10 / 20), 2);
+        await expect(readStrip(s.sql, { device: 'bike-e', at: new Date(base + 3600_000) })).rejects.toThrow(/no ECG of bike-e within/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
         await s.close();
       }
     });
