@@ -8,7 +8,8 @@ export const summary = 'fleet server: export a stored ECG strip as a WFDB record
 const USAGE = `usage: motobio fleet ecg DEVICE --at TIME --out BASE [--before S] [--after S]
 
   --at TIME      ISO time, e.g. the time of a safety event (SELECT at FROM safety_events ...)
-  --out BASE     writes BASE.hea and BASE.dat (WFDB format 16); read it with "motobio detect BASE"
+  --out BASE     writes BASE.hea and BASE.dat (WFDB format 16; read it with "motobio detect BASE")
+                 and BASE.png (10-s rows, beats the unit's chain finds marked in red)
   --before S     seconds before TIME (default 30)
   --after S      seconds after TIME (default 30)
 ${FLEET_DB_HELP}`;
@@ -41,7 +42,11 @@ export async function run(argv: string[]): Promise<number> {
       afterS: numberOption('fleet ecg', 'after', values.after, 30),
     });
     writeWfdb(strip, values.out, [`motobio fleet ecg ${positionals[0]} at ${at.toISOString()}, boot ${strip.boot}, first sample ${strip.startSample}`]);
-    process.stdout.write(`${JSON.stringify({ out: values.out, fs: strip.fs, samples: strip.counts.length, chunks: strip.chunks, boot: strip.boot, startSample: strip.startSample })}\n`);
+    const { plotStrip } = await import('../../fleet/ecg-plot.js');
+    const plot = plotStrip(strip);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${values.out}.png`, plot.png);
+    process.stdout.write(`${JSON.stringify({ out: values.out, fs: strip.fs, samples: strip.counts.length, chunks: strip.chunks, boot: strip.boot, startSample: strip.startSample, beats: plot.beats })}\n`);
     return 0;
   } finally {
     await store.close();
