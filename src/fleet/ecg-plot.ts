@@ -53,14 +53,22 @@ export function plotStrip(strip: Strip): Plot {
       const b = Math.min(mv.length, from + Math.floor((x + 1) * perPx));
       let lo = Infinity;
       let hi = -Infinity;
-      for (let i = a; i < b; i++) if (!Number.isNaN(mv[i])) ((lo = Math.min(lo, mv[i])), (hi = Math.max(hi, mv[i])));
+      for (let i = a; i < b; i++) {
+        if (Number.isNaN(mv[i])) continue;
+        lo = Math.min(lo, mv[i]);
+        hi = Math.max(hi, mv[i]);
+      }
       if (lo === Infinity) {
         prevY = undefined;
         continue;
       }
       let y0 = yOf(hi);
       let y1 = yOf(lo);
-      if (prevY !== undefined) ((y0 = Math.min(y0, prevY)), (y1 = Math.max(y1, prevY)));
+      // Join the previous column's midpoint, so steep QRS edges stay one connected line.
+      if (prevY !== undefined) {
+        y0 = Math.min(y0, prevY);
+        y1 = Math.max(y1, prevY);
+      }
       for (let y = Math.max(top, y0); y <= Math.min(top + ROW_H - 1, y1); y++) put(MARGIN + x, y, 20, 20, 40);
       prevY = yOf((lo + hi) / 2);
     }
