@@ -77,11 +77,17 @@ say "sources from $FROM ($COMMIT)"
 # dist/: compiled in the temp tree with the checkout's dev dependencies (read only).
 ln -s "$REPO/node_modules" "$TREE/node_modules"
 cat > "$TREE/tsconfig.package.json" <<'EOF'
-{ "extends": "./tsconfig.json", "compilerOptions": { "rootDir": ".", "outDir": "dist", "sourceMap": false }, "include": ["src"] }
+{ "extends": "./tsconfig.json", "compilerOptions": { "rootDir": ".", "outDir": "dist", "sourceMap": false }, "include": ["src"],
+  "exclude": ["src/fleet", "src/cli/commands/fleet-*.ts", "src/cli/fleet-options.ts"] }
 EOF
+# The fleet server (src/fleet, `motobio fleet ...`) and its dependencies (pg, PGlite: dev
+# dependencies) are not part of the unit: excluded above, and checked here.
 node "$REPO/node_modules/typescript/bin/tsc" -p "$TREE/tsconfig.package.json"
 rm "$TREE/node_modules"
-say "compiled dist/"
+if [ -e "$TREE/dist/src/fleet" ] || compgen -G "$TREE/dist/src/cli/commands/fleet-*" >/dev/null; then
+  echo "package: the fleet server was compiled into dist/ (something in src/ imports src/fleet); the unit must not carry it" >&2; exit 1
+fi
+say "compiled dist/ (without the fleet server)"
 
 # Production dependencies, no install scripts: nothing fetches a prebuilt binary. --prefer-offline
 # takes the tarballs the checkout's own npm ci left in the cache (the lockfile pins them by hash).
