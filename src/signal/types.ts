@@ -2,6 +2,7 @@
  * What the signal chain hands to the rest of the unit. Times are on the input's own sample
  * timeline (sample index / fs), so they stay correct whatever the wall clock does.
  */
+import type { RhythmState } from './rhythm/types.js';
 
 /** One detected heartbeat. */
 export interface Beat {
@@ -78,4 +79,6 @@ export interface SignalFeatures {
   readonly leadOff: boolean;
   /** Seconds since the last beat was seen (sensor lost / asystole watch). */
   readonly secondsSinceBeat: number | null;
+  /** Rhythm episodes going on now (AF, VT, VF, pause) and whether the signal can tell; absent from older chains. */
+  readonly rhythm?: RhythmState;
 }

@@ -19,18 +19,18 @@
 import { median } from '../rr.js';
 import type { RhythmEpisode } from './types.js';
 
-const WINDOW = 8;
-const LAGS = 2;
-const RANK = 4;
+const WINDOW = 16;
+const LAGS = 3;
+const RANK = 5;
 const PREMATURE = 0.85;
 const COMPENSATORY = 1.2;
 const REF_BEATS = 9;
-const HOLD_BEATS = 30;
+const HOLD_BEATS = 40;
 /** Exponential smoothing of the windowed irregularity (per beat). */
-const ALPHA = 0.08;
+const ALPHA = 0.1;
 /** Smoothed irregularity (median |ΔRR| / mean RR) that opens an episode, and the lower one that closes it. */
-const ON_LEVEL = 0.09;
-const OFF_LEVEL = 0.06;
+const ON_LEVEL = 0.03;
+const OFF_LEVEL = 0.018;
 /** Beats needed after a reset before any decision: the window and the smoothing must fill. */
 const WARMUP = 4;
 /** Intervals outside this are not ventricular cycles (a missed or extra beat, a gap). */
@@ -217,6 +217,13 @@ export class AfDetector {
     this.level = 0;
     this.riseS = undefined;
     return this.open ? this.close() : undefined;
+  }
+
+  /** An interval that cannot be judged (noise, lead-off): the series loses its continuity, the level stays. */
+  skip(): void {
+    this.rrCount = 0;
+    this.held = undefined;
+    this.dropNext = false;
   }
 
   /** End of stream: the open episode, closed where the irregularity was last seen. */

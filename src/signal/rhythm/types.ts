@@ -36,3 +36,11 @@ export interface RhythmEvidence {
   /** Pause: its length, s. */
   readonly pauseS?: number;
 }
+
+/** What the chain says about the rhythm now (SignalFeatures.rhythm). */
+export interface RhythmState {
+  /** Episodes going on now. */
+  readonly open: RhythmEpisode[];
+  /** False while the signal cannot tell a rhythm (noise, lead-off): no rhythm alarm may be raised on it. */
+  readonly judgeable: boolean;
+}
