@@ -179,7 +179,7 @@ export function evaluateRhythm(paths: readonly string[], options: { beats?: stri
   for (const [name, list] of [...byDb].sort()) {
     for (const type of TYPES) {
       const scored = list.filter((r) => r.scores[type]);
-      const without = list.filter((r) => !r.scores[type] || r.scores[type]!.refEpisodes === 0);
+      const without = list.filter((r) => !r.scores[type] || r.scores[type].refEpisodes === 0);
       const falseAlarms = without.reduce((a, r) => a + r.detected[type], 0);
       const hoursWithout = without.reduce((a, r) => a + r.hours, 0);
       groups.push({
