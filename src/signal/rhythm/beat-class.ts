@@ -33,6 +33,12 @@ const RR_BEATS = 9;
 const POST_PAUSE = 1.1;
 /** A shape this unlike the template is ventricular whatever its timing. */
 const CORR_STRONG = 0.3;
+/** Width ratio under which a complex is narrower than the template (not ventricular). */
+const NARROW = 0.7;
+/** 100 bpm: the interval under which ventricular beats in a row are a run. */
+const RUN_RR_MS = 600;
+/** On-time narrow beats in a row that replace a template learnt on wide beats. */
+const RESEED_BEATS = 6;
 
 export interface ClassifiedBeat {
   readonly sample: number;
@@ -53,16 +59,17 @@ export class BeatClassifier {
   private readonly pending: Beat[] = [];
   private template: Float64Array | undefined;
   private templateWidth = 0;
-  private templateAmp = 0;
   private readonly seeds: Float64Array[] = [];
-  private readonly seedBeats: Beat[] = [];
   private readonly rrRing = new Float64Array(RR_BEATS);
   private rrN = 0;
   private rrW = 0;
   private lastTimeS: number | undefined;
   private readonly seg: Float64Array;
-  private held: { sample: number; timeS: number; corr: number; widthRatio: number; premature: boolean; rr: number | undefined; ref: number | undefined } | undefined;
+  private held: { sample: number; timeS: number; corr: number; widthRatio: number; premature: boolean; rr: number | undefined; ref: number | undefined; seg: Float64Array } | undefined;
+  /** The rider's other normal shape (see decideHeld). */
+  private alt: Float64Array | undefined;
   private prevV = false;
+  private narrowRun = 0;
 
   constructor(fs: number) {
     this.fs = fs;
@@ -111,11 +118,15 @@ export class BeatClassifier {
     this.held = undefined;
     const ref = h.ref;
     const late = nextRr !== undefined && ref !== undefined && nextRr > POST_PAUSE * ref;
-    const veryOdd = h.corr < CORR_STRONG;
-    const v = h.premature || late || this.prevV || veryOdd || ref === undefined;
+    const veryOdd = h.corr < CORR_STRONG && h.widthRatio > WIDE;
+    // After a ventricular beat, an odd shape at a tachycardic interval continues the run.
+    const inRun = this.prevV && h.rr !== undefined && h.rr < RUN_RR_MS;
+    const v = h.premature || late || inRun || veryOdd || ref === undefined;
     const cls: BeatClass = v ? 'V' : 'N';
     this.prevV = v;
-    if (!v && h.rr !== undefined) this.pushRr(h.rr);
+    if (h.rr !== undefined) this.pushRr(h.rr);
+    // An on-time odd shape with a normal interval after it is the rider's other normal shape.
+    if (!v) this.alt = h.seg;
     return { sample: h.sample, timeS: h.timeS, cls, corr: h.corr, widthRatio: h.widthRatio };
   }
 
@@ -138,7 +149,6 @@ export class BeatClassifier {
     const width = qrsWidth(seg, this.pre);
     if (!this.template) {
       this.seeds.push(Float64Array.from(seg));
-      this.seedBeats.push(b);
       if (rr !== undefined) this.pushRr(rr);
       if (this.seeds.length >= SEED_BEATS) this.seedTemplate();
       return { sample: b.sample, timeS: b.timeS, cls: 'N', corr: 1, widthRatio: 1 };
@@ -146,8 +156,24 @@ export class BeatClassifier {
     const corr = correlation(seg, this.template);
     const widthRatio = this.templateWidth > 0 ? width / this.templateWidth : 1;
     const premature = rr !== undefined && ref !== undefined && rr < PREMATURE * ref;
+    // A complex clearly narrower than the template is not ventricular: the template is off
+    // (it learnt a wide beat); a run of such on-time beats replaces it.
+    if (widthRatio < NARROW && !premature) {
+      if (++this.narrowRun >= RESEED_BEATS) {
+        this.template = Float64Array.from(seg);
+        this.templateWidth = width;
+        this.narrowRun = 0;
+      }
+      if (rr !== undefined) this.pushRr(rr);
+      return { sample: b.sample, timeS: b.timeS, cls: 'N', corr: Math.round(corr * 1000) / 1000, widthRatio: Math.round(widthRatio * 1000) / 1000 };
+    }
+    this.narrowRun = 0;
     if (corr < CORR_V || widthRatio > WIDE || (corr < CORR_SOFT && premature && widthRatio > 1.15)) {
-      this.held = { sample: b.sample, timeS: b.timeS, corr: Math.round(corr * 1000) / 1000, widthRatio: Math.round(widthRatio * 1000) / 1000, premature, rr, ref };
+      if (!premature && this.alt && correlation(seg, this.alt) > CORR_SOFT) {
+        if (rr !== undefined) this.pushRr(rr);
+        return { sample: b.sample, timeS: b.timeS, cls: 'N', corr: Math.round(corr * 1000) / 1000, widthRatio: Math.round(widthRatio * 1000) / 1000 };
+      }
+      this.held = { sample: b.sample, timeS: b.timeS, corr: Math.round(corr * 1000) / 1000, widthRatio: Math.round(widthRatio * 1000) / 1000, premature, rr, ref, seg: Float64Array.from(seg) };
       return undefined;
     }
     let cls: BeatClass = 'N';
@@ -157,8 +183,8 @@ export class BeatClassifier {
       for (let k = 0; k < t.length; k++) t[k] += TEMPLATE_RATE * (seg[k] - t[k]);
       this.templateWidth += TEMPLATE_RATE * (width - this.templateWidth);
     }
-    // Only normal-to-normal intervals set the rate a beat is premature against.
-    if (rr !== undefined && cls === 'N') this.pushRr(rr);
+    // Every interval sets the rate a beat is premature against: one that held out the odd-shaped beats went stale when a second normal shape took over (mitdb 207).
+    if (rr !== undefined) this.pushRr(rr);
     return { sample: b.sample, timeS: b.timeS, cls, corr: Math.round(corr * 1000) / 1000, widthRatio: Math.round(widthRatio * 1000) / 1000 };
   }
 
@@ -182,9 +208,7 @@ export class BeatClassifier {
     }
     this.template = Float64Array.from(this.seeds[best]);
     this.templateWidth = qrsWidth(this.template, this.pre);
-    this.templateAmp = 0;
     this.seeds.length = 0;
-    this.seedBeats.length = 0;
   }
 
   /** Copies the beat's segment out of the ring, minus a straight baseline through its ends. */
