@@ -47,6 +47,6 @@ excerpt('mitdb', '118', 'mitdb-118-1min-1590s', 1590, 60, [0], 'MIT-BIH Arrhythm
 excerpt('mitdb', '223', 'mitdb-223-1min-570s', 570, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
 // AF ends at 378.4 s (nodal rhythm, then sinus with APCs): an offset.
 excerpt('mitdb', '201', 'mitdb-201-2min-330s', 330, 120, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
-// afdb is annotation-only (0 signals): its header, rhythms and reference beats are copied whole (10 h of RR, 88 kB).
-for (const ext of ['hea', 'atr', 'qrs']) copyFileSync(join(data, 'afdb', `04015.${ext}`), join(out, `afdb-04015.${ext}`));
-console.log('afdb-04015: header and annotations');
+// afdb is annotation-only (0 signals): its header, rhythms and reference beats are copied whole (10 h of RR, 110 kB; 27 AF episodes).
+for (const ext of ['hea', 'atr', 'qrs']) copyFileSync(join(data, 'afdb', `06426.${ext}`), join(out, `afdb-06426.${ext}`));
+console.log('afdb-06426: header and annotations');

@@ -77,6 +77,8 @@ export class AfDetector {
   /** Time of the window start when the smoothed level last rose through OFF_LEVEL. */
   private riseS: number | undefined;
   private lastHighS = 0;
+  /** End of the last episode: the next one cannot start before it. */
+  private lastEndS = 0;
   private below = 0;
   private dropNext = false;
   private readonly hold: number;
@@ -189,7 +191,7 @@ export class AfDetector {
     if (!o) {
       if (this.level >= this.on) {
         this.below = 0;
-        this.open = { startS: this.riseS ?? this.timeBack(this.window), endS: timeS, detectedS: timeS, peak: this.level, beats: 0 };
+        this.open = { startS: Math.max(this.lastEndS, this.riseS ?? this.timeBack(this.window)), endS: timeS, detectedS: timeS, peak: this.level, beats: 0 };
         return this.episode(false);
       }
       return undefined;
@@ -241,6 +243,7 @@ export class AfDetector {
     // The smoothed level lags the rhythm: the episode ended about where the window last saw irregularity.
     o.endS = Math.max(o.startS, Math.min(o.endS, this.lastHighS));
     const ep = this.episode(true);
+    this.lastEndS = o.endS;
     this.open = undefined;
     return ep;
   }
