@@ -8,8 +8,9 @@
  * - VF: the detector's VF state needs 4 s of near-sinusoidal ECG; fire after 2 s more of it.
  * - pause: the chain calls it after 3 s with no beat on good signal; fire at once.
  * - AF: a calm prompt after 60 s of AF (paroxysms shorter than that are records only, af_short).
- * No rhythm rule is on while the signal cannot be judged (noise, lead-off) or quality is under
- * `minQuality`: an episode found there is a guess.
+ * AF and VT rules are off while the signal cannot be judged (noise, lead-off) or quality is
+ * under `minQuality`: an episode found there is a guess. VF and pause need contact only (below).
+ * Episodes closed in the last 10 s count as well as open ones (RhythmState.recent).
  */
 import type { RhythmEpisode } from '../signal/rhythm/types.js';
 import type { SignalFeatures } from '../signal/types.js';
@@ -45,13 +46,17 @@ export interface RuleCondition {
 export function rhythmConditions(s: SignalFeatures, quality: number, c: RhythmSafetyConfig): Record<RhythmRule, RuleCondition> {
   const r = s.rhythm;
   const judgeable = r !== undefined && r.judgeable && !s.leadOff && quality >= c.minQuality;
-  const open = judgeable ? r.open : [];
-  const find = (f: (e: RhythmEpisode) => boolean): RhythmEpisode | undefined => open.find(f);
-  const vt = find((e) => e.type === 'VT' && e.sustained === true);
-  const nsvt = find((e) => e.type === 'VT' && e.sustained !== true);
-  const vf = find((e) => e.type === 'VF');
-  const pause = find((e) => e.type === 'pause');
-  const af = find((e) => e.type === 'AF');
+  // VF makes the quality index read noise (no QRS to match the template) and a pause has no beats
+  // to score: both are gated by lead-off only; their detectors already refuse noise (the VF
+  // check needs a near-sinusoid, the pause watch good windows throughout).
+  const contact = r !== undefined && !s.leadOff;
+  const seen = r === undefined ? [] : [...r.open, ...r.recent];
+  const find = (ok: boolean, f: (e: RhythmEpisode) => boolean): RhythmEpisode | undefined => (ok ? seen.find(f) : undefined);
+  const vt = find(judgeable, (e) => e.type === 'VT' && e.sustained === true);
+  const nsvt = find(judgeable, (e) => e.type === 'VT' && e.sustained !== true);
+  const vf = find(contact, (e) => e.type === 'VF');
+  const pause = find(contact, (e) => e.type === 'pause');
+  const af = judgeable ? r.open.find((e) => e.type === 'AF') : undefined;
   const len = (e: RhythmEpisode | undefined): number | null => (e ? Math.round((e.endS - e.startS) * 10) / 10 : null);
   const span = (e: RhythmEpisode | undefined): { episode?: { startS: number; endS: number } } => (e ? { episode: { startS: e.startS, endS: e.endS } } : {});
   const afLong = af !== undefined && af.endS - af.startS >= c.afPromptS;

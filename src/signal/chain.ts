@@ -46,6 +46,8 @@ export interface EcgChainOptions {
  * plus the classifier waiting for the end of the complex): a pause is timed up to here only.
  */
 const RHYTHM_KNOWN_LAG_S = 0.6;
+/** HF noise score at or above which a window without beats still counts as a pause, not noise. */
+const PAUSE_NOISE_SCORE = 0.5;
 
 const HISTORY_S = 300;
 /** A gap in the beats longer than this breaks the RR series (lead-off, sensor lost). */
@@ -69,6 +71,8 @@ export class EcgChain {
   private readonly rhythmMonitor: RhythmMonitor;
   /** The latest quality window says the rhythm can be judged (not lead-off, not noise). */
   private signalGood = true;
+  /** The latest window is free of lead-off and noise, whether or not it held a beat (pauses). */
+  private pauseGood = true;
 
   constructor(options: EcgChainOptions = {}) {
     this.fs = options.fs;
@@ -105,6 +109,7 @@ export class EcgChain {
       this.qualityHistory.push(q);
       this.leadOff = q.leadOff;
       this.signalGood = !q.leadOff && !q.noisy;
+      this.pauseGood = !q.leadOff && !q.clipped && (q.noiseScore ?? q.sqi) >= PAUSE_NOISE_SCORE;
     }
     this.remember(rr);
     const rhythm: RhythmEpisode[] = [];
@@ -122,7 +127,7 @@ export class EcgChain {
     for (const b of classes) m.beat(b.timeS, b.cls, this.signalGood, rhythm);
     m.vfState(this.detector!.ventricularFibrillation, this.nowS, rhythm);
     if (end) m.flush(rhythm);
-    else m.tick(this.nowS - RHYTHM_KNOWN_LAG_S, this.signalGood, rhythm);
+    else m.tick(this.nowS - RHYTHM_KNOWN_LAG_S, this.signalGood, this.pauseGood, rhythm);
     return classes;
   }
 
@@ -175,7 +180,7 @@ export class EcgChain {
     }
     this.nowS = Math.max(this.nowS, timeS);
     this.leadOff = this.rrContact === false;
-    this.rhythmMonitor.tick(this.nowS, judged, rhythm);
+    this.rhythmMonitor.tick(this.nowS, judged, judged, rhythm);
     this.remember(rr);
     return { beats: [], rr, quality: [], rhythm, beatClasses: [] };
   }

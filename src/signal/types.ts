@@ -58,6 +58,11 @@ export interface QualityWindow {
   readonly flat: boolean;
   readonly clipped: boolean;
   readonly noisy: boolean;
+  /**
+   * The high-frequency noise check alone, 0 (noise) .. 1 (clean): unlike sqi it does not fall
+   * in a window with no beat, so a pause (asystole) can be told from noise.
+   */
+  readonly noiseScore?: number;
 }
 
 /**

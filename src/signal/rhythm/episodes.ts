@@ -31,6 +31,12 @@ export interface RhythmOptions {
 const VF_LAG_S = 2;
 /** VF shorter than this is a burst of artefact more often than fibrillation. */
 const VF_MIN_S = 2;
+/**
+ * Closed episodes stay in the state this long: a pause or a VT run can open and close between two
+ * decisions of the unit (one every few seconds), and it must still reach the safety rules.
+ */
+const RECENT_S = 10;
+const RECENT_MAX = 16;
 
 export class RhythmMonitor {
   private readonly af: AfDetector;
@@ -40,6 +46,7 @@ export class RhythmMonitor {
   private vf: { startS: number; detectedS: number } | undefined;
   private judgeable = true;
   private nowS = 0;
+  private readonly recent: RhythmEpisode[] = [];
 
   constructor(options: RhythmOptions = {}) {
     this.af = new AfDetector(options.af);
@@ -51,64 +58,83 @@ export class RhythmMonitor {
   beat(timeS: number, cls: BeatClass, judged: boolean, out: RhythmEpisode[]): void {
     const prev = this.lastBeatS;
     this.lastBeatS = timeS;
-    add(out, this.pause.beat(timeS));
+    this.add(out, this.pause.beat(timeS));
     if (!judged) {
-      add(out, this.runs.end());
+      this.add(out, this.runs.end());
       this.af.skip();
       return;
     }
-    add(out, this.runs.push(timeS, cls));
-    if (prev !== undefined) add(out, this.af.push(timeS, (timeS - prev) * 1000, cls === 'V'));
+    this.add(out, this.runs.push(timeS, cls));
+    if (prev !== undefined) this.add(out, this.af.push(timeS, (timeS - prev) * 1000, cls === 'V'));
   }
 
   /** An RR interval from a beat-reporting sensor, ending at `timeS`. */
   interval(timeS: number, rrMs: number, judged: boolean, out: RhythmEpisode[]): void {
     this.lastBeatS = timeS;
-    add(out, this.pause.beat(timeS, judged ? rrMs : undefined));
-    if (judged) add(out, this.af.push(timeS, rrMs));
+    this.add(out, this.pause.beat(timeS, judged ? rrMs : undefined));
+    if (judged) this.add(out, this.af.push(timeS, rrMs));
     else this.af.skip();
   }
 
-  /** The clock: everything before `knownS` has been searched for beats; `good` is the signal's state. */
-  tick(knownS: number, good: boolean, out: RhythmEpisode[]): void {
+  /**
+   * The clock: everything before `knownS` has been searched for beats. `judgeable`: the signal can
+   * tell a rhythm; `quiet`: no lead-off and no noise, beats or not (what a pause needs).
+   */
+  tick(knownS: number, judgeable: boolean, quiet: boolean, out: RhythmEpisode[]): void {
     this.nowS = knownS;
-    this.judgeable = good;
-    add(out, this.pause.tick(knownS, good));
+    this.judgeable = judgeable;
+    this.add(out, this.pause.tick(knownS, quiet));
   }
 
   /** The detector's VF state at `timeS`. */
   vfState(inVf: boolean, timeS: number, out: RhythmEpisode[]): void {
+    // In flutter the detector counts no beats by design: that silence is VF, not a pause.
+    if (inVf) this.pause.tick(timeS, false);
     if (inVf && !this.vf) this.vf = { startS: Math.max(0, timeS - VF_LAG_S), detectedS: timeS };
     else if (!inVf && this.vf) {
       const v = this.vf;
       this.vf = undefined;
       const endS = Math.max(v.startS, timeS - VF_LAG_S);
-      if (endS - v.startS >= VF_MIN_S) out.push(vfEpisode(v.startS, endS, v.detectedS, true));
+      if (endS - v.startS >= VF_MIN_S) this.add(out, vfEpisode(v.startS, endS, v.detectedS, true));
     }
   }
 
   /** A break in the stream (sensor lost, lead-off gap): nothing runs across it. */
   gap(out: RhythmEpisode[]): void {
-    add(out, this.runs.end());
-    add(out, this.af.reset());
+    this.add(out, this.runs.end());
+    this.add(out, this.af.reset());
     this.pause.reset();
     this.lastBeatS = undefined;
   }
 
   /** End of stream: every open episode closed. */
   flush(out: RhythmEpisode[]): void {
-    add(out, this.runs.end());
-    add(out, this.af.flush());
+    this.add(out, this.runs.end());
+    this.add(out, this.af.flush());
     if (this.vf) this.vfState(false, this.nowS + VF_LAG_S, out);
   }
 
   state(): RhythmState {
     const open: RhythmEpisode[] = [];
-    add(open, this.af.current());
-    add(open, this.runs.current());
-    add(open, this.pause.current(this.nowS));
+    const put = (e: RhythmEpisode | undefined): void => {
+      if (e) open.push(e);
+    };
+    put(this.af.current());
+    put(this.runs.current());
+    put(this.pause.current(this.nowS));
     if (this.vf && this.nowS - this.vf.startS >= VF_MIN_S) open.push(vfEpisode(this.vf.startS, this.nowS, this.vf.detectedS, false));
-    return { open, judgeable: this.judgeable };
+    while (this.recent.length > 0 && this.recent[0].endS < this.nowS - RECENT_S) this.recent.shift();
+    return { open, recent: [...this.recent], judgeable: this.judgeable };
+  }
+
+  /** Every event goes out through here; closed episodes are kept RECENT_S for the next decision. */
+  private add(out: RhythmEpisode[], ep: RhythmEpisode | undefined): void {
+    if (!ep) return;
+    out.push(ep);
+    if (ep.closed) {
+      this.recent.push(ep);
+      if (this.recent.length > RECENT_MAX) this.recent.shift();
+    }
   }
 }
 
@@ -116,6 +142,3 @@ function vfEpisode(startS: number, endS: number, detectedS: number, closed: bool
   return { type: 'VF', startS, endS, detectedS, closed, confidence: 1, evidence: {} };
 }
 
-function add(out: RhythmEpisode[], ep: RhythmEpisode | undefined): void {
-  if (ep) out.push(ep);
-}

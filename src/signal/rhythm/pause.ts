@@ -20,8 +20,11 @@ export class PauseWatch {
   beat(timeS: number, rrMs?: number): RhythmEpisode | undefined {
     let ep: RhythmEpisode | undefined;
     const o = this.open;
+    // Without an open pause the interval is measured at the beat: the clock may not have passed
+    // pauseS before the beat that ends the pause came in (decisions are seconds apart).
+    const len = rrMs !== undefined ? rrMs / 1000 : this.lastBeatS !== undefined ? timeS - this.lastBeatS : 0;
     if (o) ep = this.episode(o.startS, timeS, o.detectedS, true);
-    else if (rrMs !== undefined && rrMs / 1000 > this.pauseS && this.goodSinceBeat) ep = this.episode(timeS - rrMs / 1000, timeS, timeS, true);
+    else if (len > this.pauseS && this.goodSinceBeat) ep = this.episode(timeS - len, timeS, timeS, true);
     this.open = undefined;
     this.lastBeatS = timeS;
     this.goodSinceBeat = true;

@@ -41,6 +41,8 @@ export interface RhythmEvidence {
 export interface RhythmState {
   /** Episodes going on now. */
   readonly open: RhythmEpisode[];
+  /** Episodes that closed in the last 10 s (a pause or a run that came and went between decisions). */
+  readonly recent: RhythmEpisode[];
   /** False while the signal cannot tell a rhythm (noise, lead-off): no rhythm alarm may be raised on it. */
   readonly judgeable: boolean;
 }
