@@ -68,6 +68,8 @@ export interface RhythmRecordResult {
   database: string;
   hours: number;
   rrOnly: boolean;
+  /** Paced records (mitdb 102, 104, 107, 217) are reported apart, as the beat evaluation does. */
+  paced: boolean;
   /** Per type: the EC57 counts against the reference, or undefined when the record has no rhythm annotations. */
   scores: Partial<Record<ScoredType, EpisodeScore>>;
   /** Detected episodes per type (all of them), for false alarms on unannotated records. */
@@ -93,16 +95,17 @@ export function scoreRhythm(run: RhythmRun, base: string): RhythmRecordResult {
   for (const e of run.episodes) detected[e.type]++;
   const scores: Partial<Record<ScoredType, EpisodeScore>> = {};
   let vClass: VClassCounts | undefined;
+  let paced = false;
   if (existsSync(`${base}.atr`)) {
     const anns = readAnnotations(base);
     for (const t of TYPES) {
       const ref = referenceEpisodes(anns, run.fs, run.durationS, REFERENCE_LABELS[t]);
       scores[t] = scoreEpisodes(ref, run.episodes.filter((e) => e.type === t));
     }
-    const paced = anns.filter((a) => a.code === PACED_CODE).length > 100;
+    paced = anns.filter((a) => a.code === PACED_CODE).length > 100;
     if (!run.rrOnly && !paced) vClass = scoreClasses(anns, run);
   }
-  return { record: run.record, database: run.database, hours: run.durationS / 3600, rrOnly: run.rrOnly, scores, detected, vClass };
+  return { record: run.record, database: run.database, hours: run.durationS / 3600, rrOnly: run.rrOnly, paced, scores, detected, vClass };
 }
 
 /** Pairs each reference beat with the nearest unused detection within 150 ms, as match.ts does, and counts V calls. */
@@ -173,7 +176,7 @@ export function evaluateRhythm(paths: readonly string[], options: { beats?: stri
   const groups: RhythmGroup[] = [];
   const byDb = new Map<string, RhythmRecordResult[]>();
   for (const r of records) {
-    const key = r.rrOnly ? `${r.database}-rr` : r.database;
+    const key = `${r.database}${r.rrOnly ? '-rr' : ''}${r.paced ? ' paced' : ''}`;
     byDb.set(key, [...(byDb.get(key) ?? []), r]);
   }
   for (const [name, list] of [...byDb].sort()) {
