@@ -58,7 +58,7 @@ export class RhythmMonitor {
   beat(timeS: number, cls: BeatClass, judged: boolean, out: RhythmEpisode[]): void {
     const prev = this.lastBeatS;
     this.lastBeatS = timeS;
-    this.add(out, this.pause.beat(timeS));
+    this.add(out, this.pause.beat(timeS, undefined, judged));
     if (!judged) {
       this.add(out, this.runs.end());
       this.af.skip();

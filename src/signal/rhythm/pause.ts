@@ -17,17 +17,20 @@ export class PauseWatch {
   constructor(private readonly pauseS = DEFAULT_PAUSE_S) {}
 
   /** A beat (or the end of an RR interval). Closes an open pause, or reports one an RR strap measured. */
-  beat(timeS: number, rrMs?: number): RhythmEpisode | undefined {
+  beat(timeS: number, rrMs?: number, judged = true): RhythmEpisode | undefined {
     let ep: RhythmEpisode | undefined;
     const o = this.open;
     // Without an open pause the interval is measured at the beat: the clock may not have passed
     // pauseS before the beat that ends the pause came in (decisions are seconds apart).
     const len = rrMs !== undefined ? rrMs / 1000 : this.lastBeatS !== undefined ? timeS - this.lastBeatS : 0;
+    // The beat before a pause must have come on a signal that could be judged: in noise the
+    // detector loses beats for seconds while the noise itself looks quiet to the HF check. (The
+    // window holding the pause reads noisy for want of a beat, so the beat ending it cannot be held to that.)
     if (o) ep = this.episode(o.startS, timeS, o.detectedS, true);
     else if (len > this.pauseS && this.goodSinceBeat) ep = this.episode(timeS - len, timeS, timeS, true);
     this.open = undefined;
     this.lastBeatS = timeS;
-    this.goodSinceBeat = true;
+    this.goodSinceBeat = judged;
     return ep;
   }
 
