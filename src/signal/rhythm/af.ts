@@ -5,16 +5,20 @@
  * window of RR irregularity, median-filtered so isolated ectopic beats do not count, normalised
  * by the heart rate, exponentially smoothed, and thresholded with hysteresis.
  *
- *   RR ─▶ lag-1..3 |ΔRR| (min) ─▶ median of 8 ─▶ ÷ mean RR ─▶ exp. smoothing ─▶ on/off hysteresis ─▶ episode
+ *   RR ─▶ drop premature+compensatory pairs ─▶ min over lags 1..3 |ΔRR| ─▶ 5th smallest of 16
+ *      ─▶ ÷ mean RR ─▶ exp. smoothing ─▶ on / off after HOLD_BEATS ─▶ episode
  *
- * Ectopy: one premature beat makes two large lag-1 differences, which an 8-beat median ignores.
+ * Ectopy: a premature interval followed by a compensatory one leaves the series, both of them
+ * (on the ECG path also the intervals around a beat the classifier called V); a low order
+ * statistic of the window (5th of 16, not the median) ignores the ectopy that is left.
  * Bigeminy (short-long alternation) and trigeminy repeat with a period of 2 or 3 intervals, so
  * the difference to the interval 2 or 3 back is small there and the minimum over lags 1..3
  * stays low; in AF every lag is large. This replaces Petrenas's separate bigeminy suppression.
  *
  * Constants tuned on the MIT-BIH AF Database (afdb, RR from its reference beats) and checked
- * for false alarms on the non-AF MIT-BIH Arrhythmia records: ON_LEVEL, OFF_LEVEL, ALPHA.
- * WINDOW (8 beats) is Petrenas's.
+ * for false alarms on the non-AF MIT-BIH Arrhythmia records: ON_LEVEL, OFF_LEVEL, ALPHA,
+ * WINDOW and RANK (Petrenas use 8 beats and the median), HOLD_BEATS, LAGS. PREMATURE and
+ * COMPENSATORY are the usual 15 % / 20 % ectopic-beat rules, not fitted.
  */
 import { median } from '../rr.js';
 import type { RhythmEpisode } from './types.js';
