@@ -2,6 +2,7 @@
  * Cuts the small attributed excerpts under test/fixtures/ from ../shared/data (PhysioNet,
  * ODC-By 1.0; see test/fixtures/README.md). Run: node dist/bench/make-fixtures.js [DATA_DIR]
  */
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRecord } from '../src/sources/wfdb/record.js';
 import { readAnnotations } from '../src/sources/wfdb/annotations.js';
@@ -42,3 +43,10 @@ excerpt('mitdb', '203', 'mitdb-203-1min-20s', 20, 60, [0], 'MIT-BIH Arrhythmia D
 excerpt('mitdb', '207', 'mitdb-207-1min-235s', 235, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
 // Right bundle branch block beats and one hump three times as wide as the QRS at 1624.3 s.
 excerpt('mitdb', '118', 'mitdb-118-1min-1590s', 1590, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// Rhythm (issue 21): sustained ventricular tachycardia from 578.3 s (55 s), and atrial fibrillation onsets.
+excerpt('mitdb', '223', 'mitdb-223-1min-570s', 570, 60, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// AF ends at 378.4 s (nodal rhythm, then sinus with APCs): an offset.
+excerpt('mitdb', '201', 'mitdb-201-2min-330s', 330, 120, [0], 'MIT-BIH Arrhythmia Database (Moody & Mark 2001).');
+// afdb is annotation-only (0 signals): its header, rhythms and reference beats are copied whole (10 h of RR, 110 kB; 27 AF episodes).
+for (const ext of ['hea', 'atr', 'qrs']) copyFileSync(join(data, 'afdb', `06426.${ext}`), join(out, `afdb-06426.${ext}`));
+console.log('afdb-06426: header and annotations');

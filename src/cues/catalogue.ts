@@ -17,7 +17,8 @@ import type { CueKind } from './types.js';
 export type RhythmRule = 'sustained_vt' | 'vf' | 'pause' | 'af_onset';
 
 export type CoachingPrompt = Exclude<Action, 'none'>;
-export type SafetyPrompt = SafetyRule | RhythmRule;
+/** Rhythm findings that are records only (non-sustained VT, short AF) have no prompt: the rider hears nothing of them. */
+export type SafetyPrompt = Exclude<SafetyRule | RhythmRule, 'nsvt' | 'af_short'>;
 
 export const COACHING_PROMPTS: readonly CoachingPrompt[] = ACTIONS.filter((a): a is CoachingPrompt => a !== 'none');
 export const SAFETY_PROMPTS: readonly SafetyPrompt[] = ['hr_high', 'hr_low', 'leads_off', 'sensor_lost', 'quality_low', 'sustained_vt', 'vf', 'pause', 'af_onset'];

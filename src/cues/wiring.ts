@@ -61,6 +61,8 @@ export function createCueStage(ctx: StageContext, w: CueWiring): CueStage {
  */
 export function cueRequestFor(d: Decision, stamp: Pick<Stamp, 'seq' | 'monoMs'>): CueRequest | undefined {
   if (d.kind === 'coaching' && (d.name === 'none' || d.detail?.['source'] === 'safety')) return undefined;
+  // A finding kept as a record only (non-sustained VT, AF for now) is never said to the rider.
+  if (d.kind === 'safety' && d.detail?.['severity'] === 'record') return undefined;
   return { decisionSeq: stamp.seq, kind: d.kind, name: d.name, decidedMonoMs: stamp.monoMs, ...(d.kind === 'safety' ? { active: true } : {}) };
 }
 

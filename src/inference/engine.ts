@@ -76,6 +76,8 @@ export interface DecisionRecord {
   readonly modelAction: Action | null;
   readonly probabilities: Partial<Record<Action, number>> | null;
   readonly safetyTriggers: SafetyTrigger[];
+  /** Findings kept as records only (non-sustained VT, AF): never a cue. */
+  readonly safetyRecords?: SafetyTrigger[];
   readonly safetyActive: SafetyRule[];
   readonly inputs: {
     readonly signal: SignalFeatures;
@@ -263,7 +265,7 @@ export class DecisionEngine {
     const t = input.signal.endS;
     const history = this.history(t);
     this.counts.decisions++;
-    let safety: { triggers: SafetyTrigger[]; active: SafetyRule[] } = { triggers: [], active: [] };
+    let safety: { triggers: SafetyTrigger[]; active: SafetyRule[]; records?: SafetyTrigger[] } = { triggers: [], active: [] };
     let safetyError: string | undefined;
     try {
       safety = this.safety.evaluate(input.signal, input.ride);
@@ -353,6 +355,7 @@ export class DecisionEngine {
       modelAction,
       probabilities,
       safetyTriggers: safety.triggers,
+      ...(safety.records && safety.records.length > 0 ? { safetyRecords: safety.records } : {}),
       safetyActive: safety.active,
       inputs: { signal: input.signal, ride: input.ride, history, features, missing },
       model: used?.identity ?? null,

@@ -5,8 +5,34 @@
  */
 import type { SignalFeatures } from '../signal/types.js';
 import type { RideContext } from './features.js';
+import { rhythmConditions, DEFAULT_RHYTHM_SAFETY, type RhythmSafetyConfig } from './rhythm-safety.js';
 
-export type SafetyRule = 'hr_high' | 'hr_low' | 'leads_off' | 'sensor_lost' | 'quality_low';
+/**
+ * Rhythm rules (rhythm-safety.ts): sustained_vt, vf and pause are emergencies, af_onset a calm
+ * prompt to stop when safe; nsvt and af_short are records only (SafetyResult.records), never an alert.
+ */
+export type RhythmRule = 'sustained_vt' | 'vf' | 'pause' | 'af_onset' | 'nsvt' | 'af_short';
+export type SafetyRule = 'hr_high' | 'hr_low' | 'leads_off' | 'sensor_lost' | 'quality_low' | RhythmRule;
+
+/** emergency: rider prompt at once, safety record, ECG strip kept; prompt: calm advice; record: logged only. */
+export type SafetySeverity = 'emergency' | 'prompt' | 'record';
+
+export const SEVERITY: Record<SafetyRule, SafetySeverity> = {
+  hr_high: 'prompt',
+  hr_low: 'prompt',
+  leads_off: 'prompt',
+  sensor_lost: 'prompt',
+  quality_low: 'prompt',
+  sustained_vt: 'emergency',
+  vf: 'emergency',
+  pause: 'emergency',
+  // AF is a record, not yet a prompt: its false-alarm target is not met (a false onset on each
+  // loop of the bundled drive05 excerpt, 0.8/h on non-AF mitdb, issue 21), and a false alarm at
+  // speed costs the rider's trust and attention. The server sees every onset.
+  af_onset: 'record',
+  nsvt: 'record',
+  af_short: 'record',
+};
 
 export interface SafetyConfig {
   readonly maxHrBpm: number;
@@ -22,6 +48,8 @@ export interface SafetyConfig {
   readonly lowQualityS: number;
   /** A persisting condition fires again after this long. */
   readonly repeatS: number;
+  /** Rhythm rules' confirmation windows; DEFAULT_RHYTHM_SAFETY when left out. */
+  readonly rhythm?: RhythmSafetyConfig;
 }
 
 export const DEFAULT_SAFETY: SafetyConfig = {
@@ -43,6 +71,10 @@ export interface SafetyTrigger {
   readonly value: number | null;
   readonly threshold: number;
   readonly message: string;
+  /** How the unit should act on it (SEVERITY); present on every trigger. */
+  readonly severity?: SafetySeverity;
+  /** Rhythm rules: the episode's start and end on the stream timeline, s (the ECG strip to keep). */
+  readonly episode?: { readonly startS: number; readonly endS: number };
 }
 
 interface RuleState {
@@ -55,9 +87,11 @@ export interface SafetyResult {
   readonly triggers: SafetyTrigger[];
   /** Rules whose condition holds long enough right now, fired or not. */
   readonly active: SafetyRule[];
+  /** Record-only rules (nsvt, af_short) that fired: for the record, never shown to the rider. */
+  readonly records?: SafetyTrigger[];
 }
 
-const RULES: SafetyRule[] = ['hr_high', 'hr_low', 'leads_off', 'sensor_lost', 'quality_low'];
+const RULES: SafetyRule[] = ['hr_high', 'hr_low', 'leads_off', 'sensor_lost', 'quality_low', 'sustained_vt', 'vf', 'pause', 'af_onset', 'nsvt', 'af_short'];
 
 export class SafetyRules {
   private readonly state = new Map<SafetyRule, RuleState>(RULES.map((r) => [r, { onsetS: null, lastFiredS: null }]));
@@ -80,7 +114,7 @@ export class SafetyRules {
     const trustedHr = s.hrBpm !== null && Number.isFinite(s.hrBpm) && quality >= c.goodQuality && !s.leadOff ? s.hrBpm : null;
     const sinceBeat = s.secondsSinceBeat !== null && Number.isFinite(s.secondsSinceBeat) ? s.secondsSinceBeat : null;
     const connected = ride.sensorConnected;
-    const conditions: Record<SafetyRule, { on: boolean; needS: number; value: number | null; threshold: number; what: string }> = {
+    const conditions: Record<SafetyRule, { on: boolean; needS: number; value: number | null; threshold: number; what: string; episode?: { startS: number; endS: number } }> = {
       hr_high: { on: trustedHr !== null && trustedHr > c.maxHrBpm, needS: c.hrSustainS, value: trustedHr, threshold: c.maxHrBpm, what: `heart rate above ${c.maxHrBpm} bpm` },
       hr_low: { on: trustedHr !== null && trustedHr < c.minHrBpm, needS: c.hrSustainS, value: trustedHr, threshold: c.minHrBpm, what: `heart rate below ${c.minHrBpm} bpm` },
       leads_off: { on: ride.riding && s.leadOff, needS: c.leadOffS, value: null, threshold: c.leadOffS, what: 'ECG leads off while riding' },
@@ -93,8 +127,10 @@ export class SafetyRules {
         what: !connected ? 'sensor disconnected while riding' : sinceBeat === null ? 'no heartbeat seen while riding' : `no heartbeat for ${c.sensorLostS} s while riding`,
       },
       quality_low: { on: ride.riding && !s.leadOff && quality < c.lowQuality, needS: c.lowQualityS, value: quality, threshold: c.lowQuality, what: `signal quality below ${c.lowQuality}` },
+      ...rhythmConditions(s, quality, c.rhythm ?? DEFAULT_RHYTHM_SAFETY),
     };
     const triggers: SafetyTrigger[] = [];
+    const records: SafetyTrigger[] = [];
     const active: SafetyRule[] = [];
     for (const rule of RULES) {
       const st = this.state.get(rule)!;
@@ -106,12 +142,14 @@ export class SafetyRules {
       }
       st.onsetS ??= t;
       if (t - st.onsetS < cond.needS) continue;
-      active.push(rule);
+      const severity = SEVERITY[rule];
+      if (severity !== 'record') active.push(rule);
       if (st.lastFiredS === null || t - st.lastFiredS >= c.repeatS) {
         st.lastFiredS = t;
-        triggers.push({ rule, sinceS: st.onsetS, value: cond.value, threshold: cond.threshold, message: `${cond.what} for ${Math.round(t - st.onsetS)} s` });
+        const trigger: SafetyTrigger = { rule, sinceS: st.onsetS, value: cond.value, threshold: cond.threshold, message: `${cond.what} for ${Math.round(t - st.onsetS)} s`, severity, ...(cond.episode ? { episode: cond.episode } : {}) };
+        (severity === 'record' ? records : triggers).push(trigger);
       }
     }
-    return { triggers, active };
+    return { triggers, active, records };
   }
 }

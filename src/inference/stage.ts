@@ -98,7 +98,7 @@ export async function openDecisions(ctx: StageContext, hooks: DecisionHooks): Pr
       const given = hooks.ride?.(features);
       const ride = given?.ride ?? { restingHrBpm: null, minutesRiding: (features.endS - firstEndS) / 60, riding: true, sensorConnected: true };
       const record = await engine.decide({ signal: features, ride });
-      const out: Decision[] = record.safetyTriggers.map((t) => ({ kind: 'safety' as const, name: t.rule, detail: { ...t } }));
+      const out: Decision[] = [...record.safetyTriggers, ...(record.safetyRecords ?? [])].map((t) => ({ kind: 'safety' as const, name: t.rule, detail: { ...t } }));
       // Every period gives one decision record (action "none" included): the audit trail of the policy.
       out.push({
         kind: 'coaching',

@@ -6,17 +6,27 @@
  *      │                                          │
  *      └──────────────────────▶ QualityIndex ◀────┘ (beat template)
  *   RR-only sensors enter at RrSeries through pushRr().
+ *
+ *   raw + beats ─▶ BeatClassifier (N/V/S) ─▶ RhythmMonitor ◀── detector's VF state, quality
+ *   RR (pushRr) ─────────────────────────────▶ RhythmMonitor ─▶ rhythm episodes (AF, VT, VF, pause)
  */
 import { RPeakDetector } from './detector.js';
 import { computeHrv, recentHr, FREQ_DOMAIN_MIN_S, TIME_DOMAIN_MIN_S } from './hrv.js';
 import { QualityIndex } from './quality.js';
 import { RrSeries } from './rr.js';
+import { BeatClassifier, type ClassifiedBeat } from './rhythm/beat-class.js';
+import { RhythmMonitor, type RhythmOptions } from './rhythm/episodes.js';
+import type { RhythmEpisode } from './rhythm/types.js';
 import type { Beat, HrvWindow, QualityWindow, RrInterval, SignalFeatures } from './types.js';
 
 export interface ChainOutput {
   beats: Beat[];
   rr: RrInterval[];
   quality: QualityWindow[];
+  /** Rhythm episodes that opened, became sustained or closed in this push (closed: true is final). */
+  rhythm: RhythmEpisode[];
+  /** Classes of beats whose complex is complete (a beat or two after the beat itself). */
+  beatClasses: ClassifiedBeat[];
 }
 
 export interface EcgChainOptions {
@@ -27,7 +37,17 @@ export interface EcgChainOptions {
    * electrodes that were swapped) so that R peaks point up at their true size.
    */
   scale?: number;
+  /** Rhythm analysis settings (pause length, sustained-VT length). */
+  rhythm?: RhythmOptions;
 }
+
+/**
+ * Beats reach the rhythm monitor up to this long after their R peak (the detector's 300-ms budget
+ * plus the classifier waiting for the end of the complex): a pause is timed up to here only.
+ */
+const RHYTHM_KNOWN_LAG_S = 0.6;
+/** HF noise score at or above which a window without beats still counts as a pause, not noise. */
+const PAUSE_NOISE_SCORE = 0.5;
 
 const HISTORY_S = 300;
 /** A gap in the beats longer than this breaks the RR series (lead-off, sensor lost). */
@@ -47,6 +67,12 @@ export class EcgChain {
   private leadOff = false;
   private rrContact: boolean | undefined;
   private readonly scale: number;
+  private readonly classifier: BeatClassifier | undefined;
+  private readonly rhythmMonitor: RhythmMonitor;
+  /** The latest quality window says the rhythm can be judged (not lead-off, not noise). */
+  private signalGood = true;
+  /** The latest window is free of lead-off and noise, whether or not it held a beat (pauses). */
+  private pauseGood = true;
 
   constructor(options: EcgChainOptions = {}) {
     this.fs = options.fs;
@@ -55,7 +81,9 @@ export class EcgChain {
     if (options.fs !== undefined) {
       this.detector = new RPeakDetector({ fs: options.fs });
       this.qualityIndex = new QualityIndex(options.fs);
+      this.classifier = new BeatClassifier(options.fs);
     }
+    this.rhythmMonitor = new RhythmMonitor(options.rhythm);
   }
 
   /** Raw ECG in mV; NaN marks samples the sensor flagged as lead-off. */
@@ -80,9 +108,27 @@ export class EcgChain {
     for (const q of quality) {
       this.qualityHistory.push(q);
       this.leadOff = q.leadOff;
+      this.signalGood = !q.leadOff && !q.noisy;
+      this.pauseGood = !q.leadOff && !q.clipped && (q.noiseScore ?? q.sqi) >= PAUSE_NOISE_SCORE;
     }
     this.remember(rr);
-    return { beats, rr, quality };
+    const rhythm: RhythmEpisode[] = [];
+    const beatClasses = this.rhythmOf(held ?? mv, beats, false, rhythm);
+    return { beats, rr, quality, rhythm, beatClasses };
+  }
+
+  /** Classifies the beats once their complexes are in and feeds the rhythm monitor. */
+  private rhythmOf(samples: ArrayLike<number> | undefined, beats: readonly Beat[], end: boolean, rhythm: RhythmEpisode[]): ClassifiedBeat[] {
+    const c = this.classifier!;
+    if (samples) c.pushSamples(samples);
+    for (const b of beats) c.addBeat(b);
+    const classes = c.take(end);
+    const m = this.rhythmMonitor;
+    for (const b of classes) m.beat(b.timeS, b.cls, this.signalGood, rhythm);
+    m.vfState(this.detector!.ventricularFibrillation, this.nowS, rhythm);
+    if (end) m.flush(rhythm);
+    else m.tick(this.nowS - RHYTHM_KNOWN_LAG_S, this.signalGood, this.pauseGood, rhythm);
+    return classes;
   }
 
   /**
@@ -94,7 +140,11 @@ export class EcgChain {
     const rr = this.qualityIndex ? this.takeBeats(beats, this.qualityIndex) : [];
     rr.push(...this.rrSeries.flush());
     this.remember(rr);
-    return { beats, rr, quality: [] };
+    const rhythm: RhythmEpisode[] = [];
+    let beatClasses: ClassifiedBeat[] = [];
+    if (this.classifier) beatClasses = this.rhythmOf(undefined, beats, true, rhythm);
+    else this.rhythmMonitor.flush(rhythm);
+    return { beats, rr, quality: [], rhythm, beatClasses };
   }
 
   private takeBeats(beats: readonly Beat[], qi: QualityIndex): RrInterval[] {
@@ -111,21 +161,28 @@ export class EcgChain {
   /** RR intervals from a beat-reporting sensor, ending at `timeS` on the sensor's timeline. */
   pushRr(rrMs: readonly number[], timeS: number, contact?: boolean): ChainOutput {
     const rr: RrInterval[] = [];
+    const rhythm: RhythmEpisode[] = [];
+    if (contact !== undefined) this.rrContact = contact;
+    const judged = this.rrContact !== false;
     let t = timeS - rrMs.slice(1).reduce((a, b) => a + b, 0) / 1000;
     for (let i = 0; i < rrMs.length; i++) {
       if (i > 0) t += rrMs[i] / 1000;
       const v = rrMs[i];
       // Zero or absurd values are what straps send with no skin contact; they are not intervals.
       if (!(v > 0) || !Number.isFinite(v)) continue;
-      if (this.lastBeatS !== undefined && t - this.lastBeatS > RR_BREAK_S + v / 1000) this.rrSeries.reset();
+      if (this.lastBeatS !== undefined && t - this.lastBeatS > RR_BREAK_S + v / 1000) {
+        this.rrSeries.reset();
+        this.rhythmMonitor.gap(rhythm);
+      }
       this.lastBeatS = t;
       rr.push(...this.rrSeries.pushInterval(t, v));
+      this.rhythmMonitor.interval(t, v, judged, rhythm);
     }
     this.nowS = Math.max(this.nowS, timeS);
-    if (contact !== undefined) this.rrContact = contact;
     this.leadOff = this.rrContact === false;
+    this.rhythmMonitor.tick(this.nowS, judged, judged, rhythm);
     this.remember(rr);
-    return { beats: [], rr, quality: [] };
+    return { beats: [], rr, quality: [], rhythm, beatClasses: [] };
   }
 
   private remember(rr: readonly RrInterval[]): void {
@@ -172,6 +229,7 @@ export class EcgChain {
       ectopicShare: td.ectopicShare,
       leadOff: this.leadOff,
       secondsSinceBeat: this.lastBeatS === undefined ? null : Math.max(0, this.nowS - this.lastBeatS),
+      rhythm: this.rhythmMonitor.state(),
     };
   }
 

@@ -264,6 +264,11 @@ export class RPeakDetector {
   }
 
   /** Feeds samples (mV); returns the beats whose decision became final. */
+  /** True while the ECG looks like ventricular flutter or fibrillation (the VF check below). */
+  get ventricularFibrillation(): boolean {
+    return this.inVf;
+  }
+
   push(chunk: ArrayLike<number>): Beat[] {
     if (this.flushed) throw new Error('this detector was flushed at the end of its stream; make a new one for new samples');
     if (chunk.length) this.lastInput = chunk[chunk.length - 1];

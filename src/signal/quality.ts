@@ -196,7 +196,7 @@ export class QualityIndex {
     if (leadOff || flat || implausible) sqi = 0;
     const noisy = !leadOff && !flat && sqi < 0.5;
     this.resetWindow();
-    return { endS: endSample / this.fs, sqi: round3(sqi), leadOff, flat, clipped, noisy };
+    return { endS: endSample / this.fs, sqi: round3(sqi), leadOff, flat, clipped, noisy, noiseScore: leadOff ? 0 : round3(noiseScore) };
   }
 
   private resetWindow(): void {

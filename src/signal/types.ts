@@ -2,6 +2,7 @@
  * What the signal chain hands to the rest of the unit. Times are on the input's own sample
  * timeline (sample index / fs), so they stay correct whatever the wall clock does.
  */
+import type { RhythmState } from './rhythm/types.js';
 
 /** One detected heartbeat. */
 export interface Beat {
@@ -57,6 +58,11 @@ export interface QualityWindow {
   readonly flat: boolean;
   readonly clipped: boolean;
   readonly noisy: boolean;
+  /**
+   * The high-frequency noise check alone, 0 (noise) .. 1 (clean): unlike sqi it does not fall
+   * in a window with no beat, so a pause (asystole) can be told from noise.
+   */
+  readonly noiseScore?: number;
 }
 
 /**
@@ -78,4 +84,6 @@ export interface SignalFeatures {
   readonly leadOff: boolean;
   /** Seconds since the last beat was seen (sensor lost / asystole watch). */
   readonly secondsSinceBeat: number | null;
+  /** Rhythm episodes going on now (AF, VT, VF, pause) and whether the signal can tell; absent from older chains. */
+  readonly rhythm?: RhythmState;
 }

@@ -64,10 +64,10 @@ class ThresholdChain implements SignalChain {
       }
     }
     this.n += mv.length;
-    return { beats, rr: [], quality: [{ endS: this.n / FS, sqi: 0.9, leadOff: false, flat: false, clipped: false, noisy: false }] };
+    return { beats, rr: [], quality: [{ endS: this.n / FS, sqi: 0.9, leadOff: false, flat: false, clipped: false, noisy: false }], rhythm: [], beatClasses: [] };
   }
   pushRr(): ChainOutput {
-    return { beats: [], rr: [], quality: [] };
+    return { beats: [], rr: [], quality: [], rhythm: [], beatClasses: [] };
   }
   features(): SignalFeatures {
     return { endS: this.n / FS, hrBpm: 60, hrSlopeBpmPerMin: 0, rmssdMs: null, sdnnMs: null, pnn50: null, lfHf: null, quality: 0.9, ectopicShare: 0, leadOff: false, secondsSinceBeat: 0 };

@@ -6,12 +6,14 @@ import { evaluate, type Counts, type EvalReport, type HrOnlyResult, type RecordR
 import { noiseFromPair, type NoiseSource } from '../../signal/eval/noise-stress.js';
 import { censusOf, checkRatchet, figuresOf, readRatchet, update, writeRatchet, type Figures } from '../../signal/eval/ratchet.js';
 import { recordBase } from '../../sources/wfdb/record.js';
+import { runRhythmEval } from '../rhythm-eval.js';
 
 export const summary = 'beat-by-beat accuracy against WFDB reference annotations (EC57 style)';
 
 const USAGE = `usage: motobio eval RECORD|DIR... [--channel N] [--json] [--ratchet FILE [--update]]
                    [--noise NOISY:CLEAN [--snr DB,DB,...]]
        motobio eval --from REPORT.json --ratchet FILE
+       motobio eval --rhythm [--beats ANNOTATOR] RECORD|DIR... [--json] [--ratchet FILE [--update]]
 
 Streams each record through the signal chain and compares the beats with the .atr reference
 (150 ms window), per record and gross, whole record and after the first 5 minutes; paced
@@ -30,6 +32,12 @@ named for its SNR) minus CLEAN (its source), e.g. nstdb/118e_6:mitdb/118 for ele
 at each --snr (default 12,6,0), scaled to the record's QRS amplitude as nstdb is. Records are
 reported as NAME@SNRdB; CLEAN itself (that would be nstdb again) and unannotated records are
 left out. On mitdb the nstdb targets apply (mitdb@6dB.ppv >= 95, ...).
+
+--rhythm scores rhythm episodes instead of beats: EC57 episode and duration Se / +P for AF, VT
+and VF against the .atr rhythm annotations, false alarms per hour on records without the rhythm,
+detection delays, and the ventricular beat class (AAMI V) Se / +P. --beats ANNOTATOR (e.g. qrs)
+feeds the beat times of that annotation file to the chain as an RR stream, as a BLE strap's
+would be; records without signals (afdb) need it, records without that file are skipped.
 `;
 
 const pct = (v: number): string => v.toFixed(2).padStart(6);
@@ -53,6 +61,8 @@ export async function run(argv: string[]): Promise<number> {
     noise: { type: 'string' },
     snr: { type: 'string', default: '12,6,0' },
     from: { type: 'string' },
+    rhythm: { type: 'boolean', default: false },
+    beats: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
@@ -66,6 +76,12 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new MotobioError('USAGE', `eval: name at least one record or directory\n${USAGE}`);
   const channel = Number(values.channel);
   if (!Number.isInteger(channel) || channel < 0) throw new MotobioError('USAGE', `eval: --channel must be a whole number >= 0, got "${values.channel}"`);
+  if (values.beats !== undefined && !values.rhythm) throw new MotobioError('USAGE', 'eval: --beats scores rhythm from an RR stream; use it with --rhythm');
+  if (values.beats !== undefined && !/^[A-Za-z0-9_]+$/.test(values.beats)) throw new MotobioError('USAGE', `eval: --beats takes an annotator name such as qrs or atr, got "${values.beats}"`);
+  if (values.rhythm) {
+    if (values.noise !== undefined) throw new MotobioError('USAGE', 'eval: --rhythm and --noise do not combine; nstdb records carry their own noise');
+    return runRhythmEval(positionals, { channel, beats: values.beats, json: values.json, ratchet: values.ratchet, update: values.update });
+  }
 
   let noise: NoiseSource | undefined;
   let snrsDb: number[] = [];

@@ -3,6 +3,8 @@
  * would deliver it, and collects everything the chain reports.
  */
 import { EcgChain, type ChainOutput } from '../chain.js';
+import type { ClassifiedBeat } from '../rhythm/beat-class.js';
+import type { RhythmEpisode } from '../rhythm/types.js';
 import type { Beat, HrvWindow, QualityWindow, RrInterval } from '../types.js';
 
 export interface ChainRun {
@@ -16,6 +18,10 @@ export interface ChainRun {
   maxReportDelayS: number;
   /** Beats recovered by search-back, reported late by design. */
   lateBeats: number;
+  /** Rhythm episodes as finally closed, in the order they closed. */
+  rhythm: RhythmEpisode[];
+  /** Class of every beat (same order as beats). */
+  beatClasses: ClassifiedBeat[];
 }
 
 export interface RunOptions {
@@ -33,6 +39,8 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
   const rr: RrInterval[] = [];
   const quality: QualityWindow[] = [];
   const hrv: HrvWindow[] = [];
+  const rhythm: RhythmEpisode[] = [];
+  const beatClasses: ClassifiedBeat[] = [];
   let nextHrv = every > 0 ? every : Infinity;
   let maxDelay = 0;
   let late = 0;
@@ -46,6 +54,8 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
     }
     for (const r of out.rr) rr.push(r);
     for (const q of out.quality) quality.push(q);
+    for (const e of out.rhythm) if (e.closed) rhythm.push(e);
+    for (const c of out.beatClasses) beatClasses.push(c);
   };
   for (let i = 0; i < mv.length; i += chunk) {
     const end = Math.min(mv.length, i + chunk);
@@ -57,5 +67,27 @@ export function runChain(mv: Float64Array, fs: number, options: RunOptions = {})
   }
   // The record ends here: its last beats are still inside the detector's filters.
   collect(chain.flush(), mv.length);
-  return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay, lateBeats: late };
+  return { fs, beats, rr, quality, hrv, maxReportDelayS: maxDelay, lateBeats: late, rhythm, beatClasses };
+}
+
+export interface RrRun {
+  rr: RrInterval[];
+  rhythm: RhythmEpisode[];
+}
+
+/**
+ * Beat times (s) from a beat-reporting sensor, or a record's beat annotations, through the
+ * chain's RR-only entry, one interval per call as a strap's notifications deliver them.
+ */
+export function runRr(beatTimesS: readonly number[]): RrRun {
+  const chain = new EcgChain();
+  const rr: RrInterval[] = [];
+  const rhythm: RhythmEpisode[] = [];
+  const collect = (out: ChainOutput): void => {
+    for (const r of out.rr) rr.push(r);
+    for (const e of out.rhythm) if (e.closed) rhythm.push(e);
+  };
+  for (let i = 1; i < beatTimesS.length; i++) collect(chain.pushRr([(beatTimesS[i] - beatTimesS[i - 1]) * 1000], beatTimesS[i], true));
+  collect(chain.flush());
+  return { rr, rhythm };
 }

@@ -54,7 +54,8 @@ export function parseHeader(text: string, source: string): WfdbHeader {
   const name = (rf[0] ?? '').split('/')[0] ?? '';
   if (rf[0]?.includes('/')) throw invalid(source, 'multi-segment records are not supported; convert it to a single segment first');
   const nsig = Number(rf[1]);
-  if (!Number.isInteger(nsig) || nsig < 1) throw invalid(source, `the record line gives "${rf[1] ?? ''}" signals, expected a positive whole number`);
+  // 0 signals is a valid header: an annotation-only record (afdb's reference beats and rhythms).
+  if (!Number.isInteger(nsig) || nsig < 0) throw invalid(source, `the record line gives "${rf[1] ?? ''}" signals, expected a whole number`);
   const frameRate = rf[2] === undefined ? DEFAULT_FRAME_RATE : Number(rf[2].split('/')[0]);
   if (!Number.isFinite(frameRate) || frameRate <= 0) throw invalid(source, `the sampling frequency "${rf[2] ?? ''}" is not a positive number`);
   const frames = rf[3] === undefined ? undefined : Number(rf[3]);
