@@ -22,6 +22,7 @@ import type { Notifier } from './sd-notify.js';
 import type { Telemetry } from './telemetry.js';
 import type { StageFactories } from './context.js';
 import { RiderLoop } from './rider-loop.js';
+import type { RecordSink } from '../core/record.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -68,7 +69,8 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   let source: EcgSource | undefined;
   if (stages.source) source = await stages.source(ctx);
   else notWired(log, 'source');
-  const rider = new RiderLoop(ctx, stages, () => outbox, () => void engine?.resetRide?.());
+  // The rider's records go through the pipeline's append, so its count is the store's.
+  const rider: RiderLoop = new RiderLoop(ctx, stages, (): RecordSink | undefined => (outbox ? pipeline : undefined), () => void engine?.resetRide?.());
   const pipeline = new Pipeline(ctx, {
     source,
     makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,

@@ -120,7 +120,11 @@ export class RiderLoop implements PipelineObserver {
         this.cues = this.stages.cues(this.ctx, {
           events: this.events,
           onDelivery: (d) => this.delivered(d),
-          onStatus: (body) => this.append('status', { ...body }),
+          // Audio faults and bad prompt files are records; "prompts off" is the configuration,
+          // said in the log and /status, and every cue's own record says it was muted.
+          onStatus: (body) => {
+            if (body['event'] !== 'prompts_off') this.append('status', { ...body });
+          },
         });
         await this.cues.start(signal);
       },

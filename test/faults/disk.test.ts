@@ -171,6 +171,7 @@ describe('fault: disk full', () => {
       extra: {
         clock: { n: 1, why: 'the start anchor' },
         safety: { n: PASSES, why: 'sensor_lost once per 10-s stretch without a beat' },
+        cue: { n: PASSES, why: 'one delivery record per safety record (no audio output: muted)' },
         status: { n: alarmChanges, why: diskFullRaised ? 'DISK_LOW and DISK_FULL raised and cleared' : 'DISK_LOW raised and cleared' },
       },
     });

@@ -115,7 +115,7 @@ describe('fault: corrupt or missing model', () => {
       const want = expectedRecords({
         signalS: RECORD_S,
         periodS: PERIOD_S,
-        extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'MODEL_UNAVAILABLE raised' }, safety: { n: 1, why: 'hr_high once: held 20 s, repeats after 120 s' } },
+        extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'MODEL_UNAVAILABLE raised' }, safety: { n: 1, why: 'hr_high once: held 20 s, repeats after 120 s' }, cue: { n: 1, why: 'its delivery record (no audio output: muted)' } },
       });
       await waitFor('the replay to end and the outbox to drain', async () => {
         const s = await d.status();
