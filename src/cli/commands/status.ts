@@ -105,7 +105,29 @@ export function formatStatus(s: DaemonStatus): string {
   else if (up) lines.push(`uplink:    ${up.state}${typeof up.detail?.['reason'] === 'string' ? ` (${up.detail['reason']})` : ''}`);
   else lines.push(`uplink:    ${s.config.links.length === 0 ? 'none configured' : 'no status yet'}`);
   if (s.components['cues']) lines.push(formatCueLine(s.components['cues']));
+  const ride = s.components['ride']?.detail as RideDetail | undefined;
+  if (ride) lines.push(...rideLines(ride));
   const last = s.lastErrors[s.lastErrors.length - 1];
   lines.push(`errors:    ${s.counters.errors}${last ? ` (last: ${last.module} ${last.code}${last.message ? `: ${last.message}` : ''} at ${last.at})` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+interface RideDetail {
+  context?: { phase?: string; source?: string; assumed?: boolean; stale?: boolean; minutesRiding?: number };
+  rider?: { riderId?: string; baseline?: { restingHrBpm?: number | null; rmssdMs?: number | null; rides?: number; source?: string } } | null;
+}
+
+/** The ride context (and where it comes from) and the rider's baseline, a line each. */
+function rideLines(d: RideDetail): string[] {
+  const c = d.context ?? {};
+  const from = c.assumed ? 'assumed: no GPS fix, riding is the assumption' : `from ${c.source ?? 'gps'}${c.stale ? ', STALE (no recent fix)' : ''}`;
+  const lines = [`ride:      ${c.phase ?? 'unknown'} (${from}), ${Math.round(c.minutesRiding ?? 0)} min riding since the last stop`];
+  const r = d.rider;
+  if (r) {
+    const b = r.baseline ?? {};
+    const hr = typeof b.restingHrBpm === 'number' ? `resting HR ${Math.round(b.restingHrBpm)} bpm` : 'resting HR not learned yet';
+    const rmssd = typeof b.rmssdMs === 'number' ? `, RMSSD ${Math.round(b.rmssdMs)} ms` : '';
+    lines.push(`rider:     ${r.riderId ?? 'default'}: ${hr}${rmssd} (${b.rides ?? 0} rides, ${b.source ?? 'none'})`);
+  }
+  return lines;
 }
