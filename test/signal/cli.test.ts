@@ -101,7 +101,7 @@ describe('motobio detect and eval', () => {
     const rep = JSON.parse(r.stdout) as { records: unknown[]; skipped: { record: string; database: string; reason: string }[] };
     expect(rep.records).toHaveLength(1);
     expect(rep.skipped.map((s) => s.record)).toEqual(['annonly', 'noref']);
-    expect(rep.skipped[0].reason).toMatch(/annonly\.hea: the record line gives "0" signals/);
+    expect(rep.skipped[0].reason).toMatch(/annonly\.hea: the record has 0 signals \(annotations only\).*eval --rhythm --beats qrs/);
     expect(rep.skipped[1].reason).toBe('no reference annotations (.atr) and no HR channel to score against');
     expect(r.stderr).toContain('eval: skipped mixed/noref: no reference annotations');
   });

@@ -138,6 +138,7 @@ export type RecordOutcome = { scored: (RecordResult | HrOnlyResult)[] } | { skip
 export function evaluateRecord(base: string, channel = 0, stresses: readonly (Stress | undefined)[] = [undefined]): RecordOutcome {
   const rec = readRecord(base);
   const sig = rec.signals[channel];
+  if (!sig && rec.signals.length === 0) return { skipped: `${rec.base}.hea: the record has 0 signals (annotations only): beats are scored on ECG; score its rhythm from the beat annotations with eval --rhythm --beats qrs` };
   if (!sig) return { skipped: `no channel ${channel} (the record has ${rec.signals.length})` };
   const database = basename(dirname(base));
   const clean = toPhysical(sig);
