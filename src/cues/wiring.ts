@@ -16,7 +16,8 @@ import type { OutboundRecord } from '../core/record.js';
 import type { Decision } from '../inference/stage.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { EventStream } from './event-stream.js';
-import { cueSettings, type RiderCueSettingsInput } from './settings.js';
+import { resolvePath } from '../config/load.js';
+import { cueSettings, type RiderCueSettings, type RiderCueSettingsInput } from './settings.js';
 import { CueStage, type CueStageOptions } from './stage.js';
 import type { CueDelivery, CueRequest } from './types.js';
 
@@ -34,8 +35,9 @@ export interface CueWiring {
 /** Builds the stage from the daemon's context: its clock, logger, telemetry (alarms, status, metrics). */
 export function createCueStage(ctx: StageContext, w: CueWiring): CueStage {
   const registry = (ctx.telemetry as { registry?: Registry }).registry;
-  // The configuration's rider section (paths already absolute), or the settings a test hands in.
-  const settings = w.settings === undefined ? ctx.config.rider : cueSettings(w.settings);
+  // The configuration's rider section (its paths resolved at load), or settings handed in by
+  // code (a test, the bench), whose relative directories resolve where the context says.
+  const settings = w.settings === undefined ? ctx.config.rider : withPaths(cueSettings(w.settings), ctx.cwd);
   return new CueStage({
     settings,
     log: ctx.log,
@@ -50,6 +52,11 @@ export function createCueStage(ctx: StageContext, w: CueWiring): CueStage {
     wallClockTrusted: () => ctx.clock.sync() === 'synchronized',
     ...(w.env ? { env: w.env } : {}),
   });
+}
+
+function withPaths(s: RiderCueSettings, cwd: string): RiderCueSettings {
+  const a = s.audio;
+  return { ...s, audio: { ...a, cache_dir: resolvePath(a.cache_dir, cwd), prompts_dir: a.prompts_dir === '' ? '' : resolvePath(a.prompts_dir, cwd) } };
 }
 
 /**
