@@ -1,5 +1,5 @@
 /**
- * The `context` settings (ride context), as a TypeBox fragment the lead merges into the
+ * The `context` settings (ride context), as a TypeBox fragment composed into the
  * configuration schema: one source for the type, the defaults and the validation.
  */
 import { Type, type Static } from '@sinclair/typebox';

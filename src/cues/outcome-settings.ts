@@ -1,5 +1,5 @@
 /**
- * The `cues.outcome` settings (what each cue did), as a TypeBox fragment the lead merges into
+ * The `cues.outcome` settings (what each cue did), as a TypeBox fragment composed into
  * the configuration schema.
  */
 import { Type, type Static } from '@sinclair/typebox';

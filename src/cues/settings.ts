@@ -1,5 +1,5 @@
 /**
- * The cue stage's settings, as a TypeBox fragment the lead merges into the configuration
+ * The cue stage's settings, as a TypeBox fragment composed into the configuration
  * schema (issue 16) under `rider`. Types, defaults and validation come from this one schema;
  * `cueSettings()` applies the defaults and checks a value on its own, for tests, the bench
  * and until the merge lands.

@@ -1,5 +1,5 @@
 /**
- * The cue stage: the daemon's output to the rider's ears. A Component (start/stop) the lead
+ * The cue stage: the daemon's output to the rider's ears. A Component (start/stop) the daemon
  * adds to the lifecycle; decisions go in through cue(), deliveries come out through
  * onDelivery, one per cue.
  *
@@ -32,7 +32,7 @@ export const PROMPT_ALARM = 'PROMPT_INVALID';
 
 /**
  * What the stage needs of the daemon's telemetry (a TelemetrySink fits). Alarm codes are
- * strings here so the stage does not depend on the daemon's AlarmCode list; the lead adds
+ * strings here so the stage does not depend on the daemon's AlarmCode list; src/core/alarms.ts lists
  * AUDIO_UNAVAILABLE and PROMPT_INVALID to it.
  */
 export interface CueTelemetry {
@@ -49,7 +49,7 @@ export interface CueStageOptions {
   log: Logger;
   /** The unit's monotonic clock, ms (Clock.monoMs): deliveries and decisions share it. */
   monoMs: () => number;
-  /** Every cue's one delivery: the lead appends it as a `cue` record linked by decisionSeq. */
+  /** Every cue's one delivery: the daemon appends it as a `cue` record linked by decisionSeq. */
   onDelivery: (d: CueDelivery) => void;
   telemetry?: CueTelemetry;
   /** prom-client registry (Telemetry.registry) for the cue metrics. */

@@ -1,6 +1,6 @@
 /**
  * What the daemon calls to join the cue stage and the event stream to the pipeline, kept
- * here so src/daemon/ needs only a few lines (the lead wires them in issue 16's refactor):
+ * here so src/daemon/ needs only a few lines (src/daemon/rider-loop.ts):
  *
  *   const cues = createCueStage(ctx, { settings: ctx.config.rider, onDelivery: (d) => outbox.append(cueRecord(d, ctx.clock.stamp())) });
  *   lifecycle.add(cues, STOP_RANK.pipeline);          // after the pipeline's flush, before the store

@@ -1,6 +1,6 @@
 /**
  * One rider's profile and cue adaptation, built from the store's SQLite handle and the
- * settings: what the lead wires into the daemon.
+ * settings: what the daemon wires in (src/daemon/rider-loop.ts).
  *
  *   store db ──▶ RiderStore ──▶ BaselineLearner (resting HR, RMSSD) ──▶ RideInput.forDecision
  *                          └──▶ CueChooser ──chooseCue──▶ DecisionEngine (EngineOptions.chooseCue)

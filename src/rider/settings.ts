@@ -1,6 +1,6 @@
 /**
  * The rider-profile settings (`rider.id`, `rider.resting_hr_bpm`, `rider.baseline`,
- * `rider.adapt`), as a TypeBox fragment the lead merges into the `rider` section of the
+ * `rider.adapt`), as a TypeBox fragment composed into the `rider` section of the
  * configuration (beside the cue stage's `rider.language` and `rider.audio`).
  */
 import { Type, type Static } from '@sinclair/typebox';
