@@ -64,7 +64,8 @@ export class RiderLoop implements PipelineObserver {
       ride: (f) => {
         const got = this.rideInput?.forDecision(f);
         this.reportStatus();
-        return got ? { ride: got.ride, record: { ...got.record } } : { ride: { restingHrBpm: null, minutesRiding: 0, riding: true, sensorConnected: true }, record: { context: { source: 'assumed', riding: true, assumed: true } } };
+        // Without a ride-context source the inference stage's own assumption stands.
+        return got && { ride: got.ride, record: { ...got.record } };
       },
       chooseCue: (c) => this.rider?.adaptation.chooseCue?.(c) ?? c.proposed,
     };

@@ -42,9 +42,10 @@ export interface DecisionHooks {
   onModelRolledBack?(error: string): void;
   /**
    * The ride and the rider at this decision (src/rider/ride-input.ts), and the fields the
-   * decision record carries about them. Absent: riding assumed, minutes since the first decision.
+   * decision record carries about them. Absent, or nothing returned: riding assumed, minutes since
+   * the first decision.
    */
-  ride?(features: SignalFeatures): { ride: RideContext; record: Readonly<Record<string, unknown>> };
+  ride?(features: SignalFeatures): { ride: RideContext; record: Readonly<Record<string, unknown>> } | undefined;
   /** Picks among the coaching cues the policy allows the kind that worked for this rider. */
   chooseCue?(c: CueChoiceRequest): Action;
 }
