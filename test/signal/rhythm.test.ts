@@ -11,6 +11,15 @@ import type { RhythmEpisode } from '../../src/signal/rhythm/types.js';
 
 const FIX = 'test/fixtures';
 
+/** Beat times (s) the chain finds in the bundled drive05 excerpt. */
+function driveBeats(): number[] {
+  const sig = readRecord('src/sources/recordings/drive05-ecg-5min').signals[0];
+  const chain = new EcgChain({ fs: sig.fs });
+  const mv = toPhysical(sig);
+  const out = [...chain.push(mv).beats, ...chain.flush().beats];
+  return out.map((b) => b.sample / sig.fs);
+}
+
 /** Streams a fixture through the chain in 1/8-s chunks, as runChain does, and keeps every closed episode. */
 function chainEpisodes(name: string, patch?: (mv: Float64Array, fs: number) => void): { episodes: RhythmEpisode[]; chain: EcgChain; beats: number[] } {
   const sig = readRecord(`${FIX}/${name}`).signals[0];
@@ -80,6 +89,36 @@ describe('AF from RR alone (afdb 06426 reference beats through pushRr)', () => {
     for (let i = 1; i < 4000; i++) out.push(...chain.pushRr([(beats[i] - beats[i - 1]) * 1000], beats[i], false).rhythm);
     out.push(...chain.flush().rhythm);
     expect(out.filter((e) => e.type === 'AF')).toHaveLength(0);
+  });
+});
+
+describe('AF against sinus arrhythmia (a rider breathing at the wheel)', () => {
+  // drive05's RR through the chain: smooth respiratory swings of up to 250 ms. Shuffled, the same
+  // intervals keep their spread but lose their order: that is what AF looks like from the RR.
+  const { rr: intervals } = runRr(driveBeats());
+  const af = (ms: readonly number[]): RhythmEpisode[] => {
+    const chain = new EcgChain();
+    const out: RhythmEpisode[] = [];
+    let t = 0;
+    for (const m of ms) out.push(...chain.pushRr([m], (t += m / 1000), true).rhythm);
+    out.push(...chain.flush().rhythm);
+    return out.filter((e) => e.type === 'AF' && e.closed);
+  };
+
+  it('holds no AF on 20 loops of the bundled drive05 excerpt', () => {
+    const loops = Array.from({ length: 20 }, () => intervals.map((i) => i.rrMs)).flat();
+    expect(af(loops)).toHaveLength(0);
+  });
+
+  it('finds AF in the same intervals once their order is random', () => {
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const loops = Array.from({ length: 20 }, () => intervals.map((i) => i.rrMs)).flat();
+    for (let i = loops.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [loops[i], loops[j]] = [loops[j], loops[i]];
+    }
+    expect(af(loops).length).toBeGreaterThan(0);
   });
 });
 
