@@ -8,8 +8,9 @@
  * - VF: the detector's VF state needs 4 s of near-sinusoidal ECG; fire after 2 s more of it.
  * - pause: the chain calls it after 3 s with no beat on good signal; fire at once.
  * - AF: a calm prompt after 60 s of AF (paroxysms shorter than that are records only, af_short).
- * AF and VT rules are off while the signal cannot be judged (noise, lead-off) or quality is
- * under `minQuality`: an episode found there is a guess. VF and pause need contact only (below).
+ * AF rules are off while the signal cannot be judged (noise, lead-off) or quality is under
+ * `minQuality`: an episode found there is a guess. VT needs contact and no noise (the chain's
+ * check, not the index, which a run of wide beats fails); VF and pause need contact only (below).
  * Episodes closed in the last 10 s count as well as open ones (RhythmState.recent).
  */
 import type { RhythmEpisode } from '../signal/rhythm/types.js';
@@ -52,8 +53,11 @@ export function rhythmConditions(s: SignalFeatures, quality: number, c: RhythmSa
   const contact = r !== undefined && !s.leadOff;
   const seen = r === undefined ? [] : [...r.open, ...r.recent];
   const find = (ok: boolean, f: (e: RhythmEpisode) => boolean): RhythmEpisode | undefined => (ok ? seen.find(f) : undefined);
-  const vt = find(judgeable, (e) => e.type === 'VT' && e.sustained === true);
-  const nsvt = find(judgeable, (e) => e.type === 'VT' && e.sustained !== true);
+  // VT's own wide beats fail the quality index's template match, so VT is gated on contact and
+  // the chain's noise check (RhythmState.quiet), not on the index.
+  const runsJudged = contact && r.quiet !== false;
+  const vt = find(runsJudged, (e) => e.type === 'VT' && e.sustained === true);
+  const nsvt = find(runsJudged, (e) => e.type === 'VT' && e.sustained !== true);
   const vf = find(contact, (e) => e.type === 'VF');
   const pause = find(contact, (e) => e.type === 'pause');
   const af = judgeable ? r.open.find((e) => e.type === 'AF') : undefined;

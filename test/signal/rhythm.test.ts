@@ -134,6 +134,17 @@ describe('rhythm through the whole chain (ECG)', () => {
     expect(chainEpisodes('mitdb-203-1min-20s').beats).toEqual(alone);
   });
 
+  it('finds the VT runs of mitdb 205, whose wide beats fail the quality index, and none in drive05', () => {
+    // The whole record from ../shared/data: its six runs are 3 to 9 s of beats the classifier
+    // calls V; gated on the quality index (template match) every one of them was hidden.
+    const base = '../shared/data/mitdb/205';
+    const s = scoreRhythm(runRhythm(base), base).scores.VT!;
+    expect(s.refEpisodes).toBe(6);
+    expect(s.matchedRef).toBeGreaterThanOrEqual(5);
+    expect(s.matchedDet).toBe(s.detEpisodes);
+    expect(runRhythm('../shared/data/drivedb/drive05').episodes.filter((e) => e.type === 'VT')).toEqual([]);
+  });
+
   it('finds AF in mitdb 203 (multiform PVCs inside the AF) over most of the reference AF', () => {
     const base = `${FIX}/mitdb-203-1min-20s`;
     const r = scoreRhythm(runRhythm(base), base);

@@ -45,6 +45,7 @@ export class RhythmMonitor {
   private lastBeatS: number | undefined;
   private vf: { startS: number; detectedS: number } | undefined;
   private judgeable = true;
+  private quiet = true;
   private nowS = 0;
   private readonly recent: RhythmEpisode[] = [];
 
@@ -54,17 +55,21 @@ export class RhythmMonitor {
     this.pause = new PauseWatch(options.pauseS ?? DEFAULT_PAUSE_S);
   }
 
-  /** A beat from the ECG with its class; `judged` when the signal around it was good. */
-  beat(timeS: number, cls: BeatClass, judged: boolean, out: RhythmEpisode[]): void {
+  /**
+   * A beat from the ECG with its class; `judged` when the signal around it was good, `quiet` when
+   * it was free of noise and contact trouble whatever the beats looked like. Ventricular runs
+   * need only `quiet`: a run of wide beats is exactly what makes the quality index's template
+   * match fail, so gating VT on it hid every run of mitdb 205.
+   */
+  beat(timeS: number, cls: BeatClass, judged: boolean, out: RhythmEpisode[], quiet = judged): void {
     const prev = this.lastBeatS;
     this.lastBeatS = timeS;
     this.add(out, this.pause.beat(timeS, undefined, judged));
+    this.add(out, quiet ? this.runs.push(timeS, cls) : this.runs.end());
     if (!judged) {
-      this.add(out, this.runs.end());
       this.af.skip();
       return;
     }
-    this.add(out, this.runs.push(timeS, cls));
     if (prev !== undefined) this.add(out, this.af.push(timeS, (timeS - prev) * 1000, cls === 'V'));
   }
 
@@ -83,6 +88,7 @@ export class RhythmMonitor {
   tick(knownS: number, judgeable: boolean, quiet: boolean, out: RhythmEpisode[]): void {
     this.nowS = knownS;
     this.judgeable = judgeable;
+    this.quiet = quiet;
     this.add(out, this.pause.tick(knownS, quiet));
   }
 
@@ -124,7 +130,7 @@ export class RhythmMonitor {
     put(this.pause.current(this.nowS));
     if (this.vf && this.nowS - this.vf.startS >= VF_MIN_S) open.push(vfEpisode(this.vf.startS, this.nowS, this.vf.detectedS, false));
     while (this.recent.length > 0 && this.recent[0].endS < this.nowS - RECENT_S) this.recent.shift();
-    return { open, recent: [...this.recent], judgeable: this.judgeable };
+    return { open, recent: [...this.recent], judgeable: this.judgeable, quiet: this.quiet };
   }
 
   /** Every event goes out through here; closed episodes are kept RECENT_S for the next decision. */

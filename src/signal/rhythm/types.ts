@@ -45,4 +45,6 @@ export interface RhythmState {
   readonly recent: RhythmEpisode[];
   /** False while the signal cannot tell a rhythm (noise, lead-off): no rhythm alarm may be raised on it. */
   readonly judgeable: boolean;
+  /** False while noise or lead-off hide the ECG, whatever the beats look like (wide VT beats fail the template match, not this). */
+  readonly quiet?: boolean;
 }
