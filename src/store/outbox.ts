@@ -25,6 +25,7 @@ import { checkStoreFiles } from './open-store.js';
 import { migrate } from './schema.js';
 import type { OutboxReader } from './reader.js';
 import { monotonicMs, readBootId } from '../core/clock.js';
+import { roundNumbers } from '../core/wire-number.js';
 import { readSeqFloor, writeSeqFloor, SEQ_BLOCK } from './seq-floor.js';
 import {
   PRIORITIES,
@@ -292,7 +293,7 @@ export class Outbox implements OutboxReader {
       enc = 'ecg1';
       body = encodeEcgChunk(r.ecg);
     } else {
-      const text = JSON.stringify(r.payload ?? null);
+      const text = JSON.stringify(r.payload ?? null, roundNumbers);
       enc = 'json';
       body = Buffer.from(text, 'utf8');
     }
