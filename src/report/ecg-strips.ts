@@ -159,7 +159,8 @@ export class EcgStrips implements PipelineObserver {
     if (s) this.finish(s);
     let next = Math.max(from, this.sentUntil);
     if (next < this.firstIdx) {
-      this.log.warn({ why, lostS: (this.firstIdx - next) / this.fs! }, 'the strip starts later than asked: the ring no longer held its start (decisions ran far behind the data)');
+      // At the stream's start there was nothing earlier to keep; after the ring wrapped, there was.
+      if (this.endIdx - this.firstIdx >= this.ring!.length) this.log.warn({ why, lostS: (this.firstIdx - next) / this.fs! }, 'the strip starts later than asked: the ring no longer held its start (decisions ran far behind the data)');
       next = this.firstIdx;
     }
     next = Math.min(next, to);
