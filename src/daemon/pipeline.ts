@@ -185,7 +185,8 @@ export class Pipeline implements Component {
       const decisions = await engine.decide(features, stamp);
       for (const d of decisions) {
         const at = this.ctx.clock.stamp();
-        const seq = this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: at, body: { name: d.name, featuresSeq: stamp.seq, ...(d.detail ?? {}) } });
+        // A safety record says where on the data's timeline it fired (its ECG strip is cut around that point, src/report).
+        const seq = this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: at, body: { name: d.name, featuresSeq: stamp.seq, ...(d.kind === 'safety' ? { endS: features.endS } : {}), ...(d.detail ?? {}) } });
         this.parts.observer?.decision?.(d, at, seq, features);
         if (d.kind === 'safety') this.ctx.telemetry.countSafetyTrigger(d.name);
         else this.ctx.telemetry.countDecision(d.name);

@@ -66,7 +66,8 @@ export class EcgStrips implements PipelineObserver {
   private open: OpenStrip | undefined;
   /** Arrival (performance.now ms) of the last sample of recent chunks, to date each record. */
   private arrivals: { end: number; atMs: number }[] = [];
-  private ridingS = 0;
+  /** Riding time in samples (an integer: a float sum of 0.1-s chunks drifts off the hour). */
+  private ridingSamples = 0;
   private hours = 0;
   private records = 0;
   private samplesSent = 0;
@@ -113,8 +114,8 @@ export class EcgStrips implements PipelineObserver {
     this.arrivals.push({ end, atMs: o.receivedAtMs });
     while (this.arrivals.length > 2 && this.arrivals[1].end <= this.firstIdx) this.arrivals.shift();
     if (this.o.hourlyS > 0 && this.o.riding()) {
-      this.ridingS += o.mv.length / fs;
-      if (this.ridingS >= (this.hours + 1) * HOUR_S) {
+      this.ridingSamples += o.mv.length;
+      if (this.ridingSamples >= (this.hours + 1) * HOUR_S * fs) {
         this.hours++;
         this.want(end - Math.round(this.o.hourlyS * fs), end, 'hourly');
       }
