@@ -6,11 +6,12 @@
  * the SoC temperature from thermal zones.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Clock } from '../../src/core/clock.js';
 import type { StageContext } from '../../src/core/context.js';
 import type { OutboundRecord } from '../../src/core/record.js';
@@ -184,6 +185,9 @@ describe('health record', () => {
     expect(out[0].type).toBe('status');
     expect(b).toMatchObject({ kind: 'health', timeline: 'data', model: { name: 'policy', version: 3 }, link: 'lte', links: { lte: { state: 'up', bytesSent: 1234, bytesReceived: 99 } }, battery: 0.64, qualityGood: 0.5, windows: 2, decisionP95Ms: 30, decisions: 2, outbox: null });
     expect(b['diskFreeBytes']).toBeGreaterThan(0);
+    // The body is what docs/schemas/health.v1.schema.json says (the stored record adds clock and localSeq).
+    const validate = new Ajv2020({ strict: false }).compile(JSON.parse(readFileSync('docs/schemas/health.v1.schema.json', 'utf8')) as object);
+    expect(validate(b), JSON.stringify(validate.errors)).toBe(true);
     expect(b['cpu']).toBeGreaterThanOrEqual(0);
     feed.seconds(29);
     expect(out).toHaveLength(6);
