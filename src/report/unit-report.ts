@@ -76,11 +76,12 @@ export class UnitReport implements PipelineObserver {
         });
         return Promise.resolve();
       },
-      stop: () => {
+      stop: async () => {
         this.unsubscribe?.();
         this.strips.stop();
         this.health.stop();
-        return Promise.resolve();
+        // The open strip's last chunk came after the pipeline's flush: make it durable too.
+        await this.parts.store()?.flush();
       },
     };
   }
