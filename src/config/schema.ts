@@ -17,6 +17,7 @@ import { RiderCueSettingsSchema } from '../cues/settings.js';
 import { OutcomeSettingsSchema } from '../cues/outcome-settings.js';
 import { ContextSettingsSchema } from '../context/settings.js';
 import { RiderProfileSettingsSchema } from '../rider/settings.js';
+import { ReportSettingsSchema } from '../report/settings.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -180,6 +181,8 @@ export const configSchema = Type.Object(
     rider: Type.Object({ ...RiderCueSettingsSchema.properties, ...RiderProfileSettingsSchema.properties }, { additionalProperties: false, default: {} }),
     context: ContextSettingsSchema,
     cues: section({ outcome: OutcomeSettingsSchema }),
+    // What the unit tells the fleet beside the data: health records and ECG strips (src/report).
+    report: ReportSettingsSchema,
     calibration_dir: path("Technicians' calibration profiles, `<sensor_id>.json` (`calibration/profile.schema.json`).", { default: './calibration' }),
     log_level: oneOf(LOG_LEVELS, { default: 'info', errorMessage: `must be one of ${LOG_LEVELS.join(', ')}`, description: 'pino log level.', 'x-type': '`fatal` ... `trace`, `silent`' }),
   },

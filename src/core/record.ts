@@ -4,6 +4,7 @@
  * store adds the persistent per-device sequence.
  */
 import type { Stamp } from './clock.js';
+import type { EcgChunk } from '../store/ecg-codec.js';
 
 /**
  * Priorities, highest first: a safety event outranks a coaching decision, which outranks
@@ -28,12 +29,14 @@ export function isPriority(x: unknown): x is Priority {
 }
 
 
-export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status' | 'update' | 'cue' | 'cue_outcome';
+export type RecordType = 'features' | 'decision' | 'safety' | 'quality' | 'clock' | 'status' | 'update' | 'cue' | 'cue_outcome' | 'ecg';
 
 export interface OutboundRecord {
   readonly type: RecordType;
   readonly stamp: Stamp;
   readonly body: Readonly<Record<string, unknown>>;
+  /** Raw ECG (type `ecg`): stored as one compressed chunk instead of the JSON body. */
+  readonly ecg?: EcgChunk;
 }
 
 /** Where a stage puts its records: the daemon's store stage (src/store/stage.ts). */
@@ -53,4 +56,6 @@ export const PRIORITY_OF: Readonly<Record<RecordType, Priority>> = {
   // What the rider heard, and what it did: the server trains the next policy on these.
   cue: 'decision',
   cue_outcome: 'decision',
+  // Strips around safety alerts and once an hour: bulky, sent when there is room, evicted first.
+  ecg: 'raw',
 };

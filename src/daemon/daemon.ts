@@ -23,6 +23,7 @@ import type { Telemetry } from './telemetry.js';
 import type { StageFactories } from './context.js';
 import { RiderLoop } from './rider-loop.js';
 import type { RecordSink } from '../core/record.js';
+import { UnitReport, fanOut } from '../report/unit-report.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -71,12 +72,22 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   else notWired(log, 'source');
   // The rider's records go through the pipeline's append, so its count is the store's.
   const rider: RiderLoop = new RiderLoop(ctx, stages, (): RecordSink | undefined => (outbox ? pipeline : undefined), () => void engine?.resetRide?.());
+  // Health records and ECG strips (src/report): through the pipeline's append, like the rider's records.
+  const report: UnitReport = new UnitReport(ctx, {
+    source,
+    store: () => outbox,
+    uplink: () => uplink?.status?.(),
+    model: () => engine?.model?.() ?? null,
+    riding: () => rider.riding(),
+    append: (r): unknown => pipeline.append(r),
+    onLatency: (fn) => telemetry.onLatency(fn),
+  });
   const pipeline = new Pipeline(ctx, {
     source,
     makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
     engine: () => engine,
     outbox: () => outbox,
-    observer: rider,
+    observer: fanOut(rider, report),
   });
   const lifecycle = new Lifecycle({
     log: log.child({ mod: 'lifecycle' }),
@@ -194,6 +205,7 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     ),
     STOP_RANK.pipeline,
   );
+  lifecycle.add(report.component(), STOP_RANK.pipeline);
   lifecycle.add(pipeline, STOP_RANK.pipeline);
   lifecycle.add(
     component(

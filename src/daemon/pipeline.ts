@@ -42,8 +42,8 @@ export interface PipelineObserver {
   chunk?(o: FeedOutput): void;
   /** Each decision period's features, as stored. */
   features?(f: SignalFeatures, stamp: Stamp): void;
-  /** Each decision, with its record's per-device sequence (undefined while it waits for disk space). */
-  decision?(d: Decision, stamp: Stamp, seq: number | undefined): void;
+  /** Each decision, with its record's per-device sequence (undefined while it waits for disk space) and the features it was made on. */
+  decision?(d: Decision, stamp: Stamp, seq: number | undefined, features: SignalFeatures): void;
 }
 
 export interface PipelineParts {
@@ -185,8 +185,9 @@ export class Pipeline implements Component {
       const decisions = await engine.decide(features, stamp);
       for (const d of decisions) {
         const at = this.ctx.clock.stamp();
-        const seq = this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: at, body: { name: d.name, featuresSeq: stamp.seq, ...(d.detail ?? {}) } });
-        this.parts.observer?.decision?.(d, at, seq);
+        // A safety record says where on the data's timeline it fired (its ECG strip is cut around that point, src/report).
+        const seq = this.append({ type: d.kind === 'safety' ? 'safety' : 'decision', stamp: at, body: { name: d.name, featuresSeq: stamp.seq, ...(d.kind === 'safety' ? { endS: features.endS } : {}), ...(d.detail ?? {}) } });
+        this.parts.observer?.decision?.(d, at, seq, features);
         if (d.kind === 'safety') this.ctx.telemetry.countSafetyTrigger(d.name);
         else this.ctx.telemetry.countDecision(d.name);
       }

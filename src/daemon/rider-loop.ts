@@ -58,6 +58,11 @@ export class RiderLoop implements PipelineObserver {
     });
   }
 
+  /** Whether the bike is being ridden now (riding assumed without a ride-context source). */
+  riding(): boolean {
+    return this.rideSource?.snapshot().riding ?? true;
+  }
+
   /** What the inference stage asks at each decision: the ride, the rider, the cue choice. */
   decisionHooks(): Pick<DecisionHooks, 'ride' | 'chooseCue'> {
     return {

@@ -54,6 +54,7 @@ export class Telemetry implements TelemetrySink {
   private sqi: number | null = null;
   private leadOffNow: boolean | null = null;
   private outbox: { records: number | null; bytes: number | null } = { records: null, bytes: null };
+  private readonly latencyListeners = new Set<(stage: string, seconds: number) => void>();
 
   constructor(options: { processMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registers = [this.registry];
@@ -82,7 +83,15 @@ export class Telemetry implements TelemetrySink {
   }
 
   observeLatency(stage: 'beat' | 'decision' | 'store', seconds: number): void {
-    if (Number.isFinite(seconds) && seconds >= 0) this.latency.observe({ stage }, seconds);
+    if (!(Number.isFinite(seconds) && seconds >= 0)) return;
+    this.latency.observe({ stage }, seconds);
+    for (const l of this.latencyListeners) l(stage, seconds);
+  }
+
+  /** Each latency as it is observed (the health record's p95 over its period); returns the unsubscribe. */
+  onLatency(fn: (stage: string, seconds: number) => void): () => void {
+    this.latencyListeners.add(fn);
+    return () => this.latencyListeners.delete(fn);
   }
 
   countBeats(n: number): void {

@@ -40,6 +40,7 @@ export interface StoreStage extends RecordSink {
 
 /** An OutboundRecord as the store takes it: the stamp's times, the clock state and seq in the body. */
 export function toRecordInput(r: OutboundRecord): RecordInput {
+  if (r.ecg) return { type: r.type, priority: PRIORITY_OF[r.type], ecg: r.ecg, monoMs: r.stamp.monoMs, wallMs: r.stamp.wallMs, clockSynced: r.stamp.clock === 'synchronized' };
   return {
     type: r.type,
     priority: PRIORITY_OF[r.type],

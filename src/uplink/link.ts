@@ -54,6 +54,9 @@ export interface ConnectOptions {
   readonly protocolVersion?: 5 | 4;
 }
 
+/** MQTT 5 PUBACK reason 0x10: the broker took the message, but no subscription matched, so nobody has it. */
+export const NO_MATCHING_SUBSCRIBERS = 16;
+
 /** The MQTT 5 PUBACK reason code (>= 0x80) when the broker refused a publish, e.g. 135 not authorized. */
 export function refusalCode(e: unknown): number | undefined {
   const rc = (e as { reasonCode?: unknown } | undefined)?.reasonCode;
@@ -93,6 +96,8 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
   private socket: net.Socket | undefined;
   private dead = false;
   private readonly pending = new Set<(reason: string) => void>();
+  /** Message ids whose PUBACK said 16 (no matching subscribers): MQTT.js reports those as plain success. */
+  private readonly unrouted = new Set<number>();
   tls: TlsInfo | null = null;
   protocolVersion: 5 | 4 = 5;
   readonly connectedAt = Date.now();
@@ -202,15 +207,23 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         resolve(conn);
       });
       client.on('message', (topic, payload) => opts.onMessage?.(topic, payload));
+      // Seen before MQTT.js settles the publish, so publish() can tell "stored for a subscriber" from "accepted, nobody listening".
+      client.on('packetreceive', (p) => {
+        if (p.cmd === 'puback' && p.reasonCode === NO_MATCHING_SUBSCRIBERS && typeof p.messageId === 'number') conn.unrouted.add(p.messageId);
+      });
       client.on('error', (e) => (settled ? conn.kill(why(e)) : fail(why(e))));
       client.on('close', () => (settled ? conn.kill('connection closed') : fail('connection closed before CONNACK (broker down, refused, or TLS rejected)')));
       client.on('disconnect', (p) => conn.kill(`broker sent DISCONNECT (reason ${p.reasonCode ?? 0})`));
     });
   }
 
-  /** Publishes at QoS 1 and resolves on PUBACK; a missing PUBACK after `timeoutMs` kills the link. */
-  publish(topic: string, payload: Buffer, opts: Omit<IClientPublishOptions, 'qos'>, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /**
+   * Publishes at QoS 1 and resolves on PUBACK with its reason code: 0, or 16 (no matching
+   * subscribers: accepted, but nobody got it); MQTT 3.1.1 has no codes and always gives 0.
+   * A refusal (>= 0x80) rejects; a missing PUBACK after `timeoutMs` kills the link.
+   */
+  publish(topic: string, payload: Buffer, opts: Omit<IClientPublishOptions, 'qos'>, timeoutMs: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
       const client = this.client;
       if (this.dead || !client) {
         reject(new MotobioError('UPLINK_FAILED', `link ${this.link} is down`));
@@ -222,7 +235,7 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         done = true;
         clearTimeout(timer);
         this.pending.delete(onDown);
-        if (err === undefined) resolve();
+        if (err === undefined) resolve(typeof reasonCode === 'number' ? reasonCode : 0);
         else reject(Object.assign(new MotobioError('UPLINK_FAILED', `link ${this.link}: ${err}`), typeof reasonCode === 'number' ? { reasonCode } : {}));
       };
       const onDown = (reason: string) => finish(`link went down before PUBACK (${reason})`);
@@ -232,7 +245,11 @@ export class LinkConnection extends EventEmitter<{ down: [reason: string] }> {
         this.kill(`no PUBACK within ${timeoutMs} ms`);
       }, timeoutMs);
       const o = this.protocolVersion === 5 ? opts : { ...opts, properties: undefined };
-      client.publish(topic, payload, { ...o, qos: 1 }, (err) => finish(err ? `publish refused: ${errorMessage(err)}` : undefined, (err as { code?: unknown } | undefined)?.code));
+      client.publish(topic, payload, { ...o, qos: 1 }, (err, packet) => {
+        if (err) return finish(`publish refused: ${errorMessage(err)}`, (err as { code?: unknown }).code);
+        const id = packet?.messageId;
+        finish(undefined, id !== undefined && this.unrouted.delete(id) ? NO_MATCHING_SUBSCRIBERS : 0);
+      });
     });
   }
 

@@ -8,6 +8,7 @@
 import type { StageContext } from '../core/context.js';
 import type { StoreStage } from '../store/stage.js';
 import { MotobioError } from '../util/errors.js';
+import type { UplinkStatus } from './uplink.js';
 
 /** How long the uplink may wait for batches in flight at a stop, within the 5 s deadline. */
 export const UPLINK_DRAIN_MS = 1500;
@@ -20,6 +21,8 @@ export interface UplinkStage {
   onDownlink?(handler: (topic: string, payload: Buffer) => void): void;
   /** A link is up. */
   connected?(): boolean;
+  /** Links, the one in use and bytes per link since start (the health record, src/report). */
+  status?(): UplinkStatus;
 }
 
 export async function openUplink(ctx: StageContext, store: StoreStage | undefined): Promise<UplinkStage> {
@@ -76,6 +79,7 @@ export async function openUplink(ctx: StageContext, store: StoreStage | undefine
       for (const [topic, payload] of early.splice(0)) fn(topic, payload);
     },
     connected: () => uplink.status().active !== null,
+    status: () => uplink.status(),
     start() {
       // Starts offline: connecting happens in the background and never blocks start-up.
       uplink.start();

@@ -20,7 +20,7 @@ import { PRIORITIES, type Priority } from '../store/types.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { BATCH_CONTENT_TYPE, encodeBatch } from './codec.js';
-import { LinkConnection, refusalCode, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
+import { LinkConnection, NO_MATCHING_SUBSCRIBERS, refusalCode, safeUrl, type LinkConfig, type TlsInfo } from './link.js';
 import { commandTopic, dataTopic, statusTopic } from './topics.js';
 
 export interface UplinkOptions {
@@ -91,6 +91,11 @@ export interface UplinkStatus {
   readonly failedBatches: number;
   /** Batches the broker refused (PUBACK reason >= 0x80, e.g. the ACL); their records stay stored. */
   readonly refusedBatches: number;
+  /**
+   * Batches the broker accepted with PUBACK 16 (no matching subscribers): nobody, not even a
+   * persistent session, has them, so their records stay stored and go again with backoff.
+   */
+  readonly unroutedBatches: number;
   readonly payloadBytesAcked: number;
 }
 
@@ -140,8 +145,8 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
   /** Batch ids are `<uplink start, base 36>-<n>`: unique per run, short on the wire. */
   private readonly startedAt = Date.now().toString(36);
   private noticesInFlight = false;
-  private readonly counters = { switches: 0, sentBatches: 0, ackedBatches: 0, ackedRecords: 0, failedBatches: 0, refusedBatches: 0, payloadBytesAcked: 0 };
-  /** Consecutive refused batches; while > 0 one batch probes at a time after a backoff. */
+  private readonly counters = { switches: 0, sentBatches: 0, ackedBatches: 0, ackedRecords: 0, failedBatches: 0, refusedBatches: 0, unroutedBatches: 0, payloadBytesAcked: 0 };
+  /** Consecutive refused or unrouted batches; while > 0 one batch probes at a time after a backoff. */
   private refusals = 0;
   private refusedUntil = 0;
   private lastSwitch: SwitchEvent | null = null;
@@ -237,6 +242,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       ackedRecords: this.counters.ackedRecords,
       failedBatches: this.counters.failedBatches,
       refusedBatches: this.counters.refusedBatches,
+      unroutedBatches: this.counters.unroutedBatches,
       payloadBytesAcked: this.counters.payloadBytesAcked,
     };
   }
@@ -379,6 +385,22 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     s.lastError = message;
   }
 
+  /**
+   * PUBACK 16: the broker accepted the batch but no subscription matched (the server's ingest is
+   * not subscribed yet, e.g. after a broker restart without its sessions). Acknowledging would
+   * delete records nobody has: keep them, say so once, and probe with backoff like a refusal.
+   */
+  private onUnrouted(s: LinkSlot, topic: string, records: number): void {
+    this.counters.unroutedBatches++;
+    if (Date.now() >= this.refusedUntil) {
+      this.refusals++;
+      this.refusedUntil = Date.now() + this.backoff(this.refusals);
+    }
+    const message = `broker has no subscriber for ${topic} (PUBACK reason 16, no matching subscribers): the server's ingest is not subscribed, so nobody received the batch. The records stay stored and are retried with backoff until a subscriber (or its persistent session) takes them`;
+    if (message !== s.lastError) this.log.warn({ link: s.cfg.name, reasonCode: NO_MATCHING_SUBSCRIBERS, records, unroutedBatches: this.counters.unroutedBatches }, message);
+    s.lastError = message;
+  }
+
   private ready(p: Priority): boolean {
     const pending = this.outbox.pending(p);
     if (pending <= 0) return false;
@@ -397,7 +419,7 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
       const s = this.active;
       if (!s?.conn || !s.conn.alive || this.stopped) return;
       if (this.inflight.size >= maxInFlight) return;
-      // After a refusal (ACL), never a hot loop: wait, then one batch at a time until one is accepted.
+      // After a refusal (ACL) or a batch nobody was subscribed to, never a hot loop: wait, then one batch at a time until one is accepted.
       if (this.refusals > 0 && (this.inflight.size > 0 || Date.now() < this.refusedUntil)) return;
       const p = PRIORITIES.find((x) => this.ready(x));
       if (p === undefined) return;
@@ -431,7 +453,13 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     conn
       .publish(dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000)
       .then(
-        () => {
+        (reasonCode) => {
+          if (reasonCode === NO_MATCHING_SUBSCRIBERS) {
+            this.outbox.release(f.ids);
+            this.outbox.releaseNotices(f.noticeIds);
+            this.onUnrouted(s, dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), f.ids.length);
+            return;
+          }
           try {
             this.outbox.ack(f.ids);
             if (f.noticeIds.length) this.outbox.ackNotices(f.noticeIds);

@@ -18,7 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, tempDir, writeSyntheticRecord } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 import { firstGap, replayConfig, requireBuild, startDaemon, waitFor, type DaemonRun } from './helpers/daemon.js';
-import { Tally, expectedRecords } from './helpers/count.js';
+import { Tally, expectedRecords, healthRecordsIn } from './helpers/count.js';
 import { startMosquitto } from '../helpers/brokers.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 
@@ -106,7 +106,7 @@ describe('fault: wall clock in 1970 at boot, then jumps', () => {
     expect(Math.abs(s1.clock.wallMs - Date.now())).toBeLessThan(60_000);
     // A plausible clock without timesyncd is "unknown", no longer "unsynchronized".
     expect(s1.clock.sync).toBe('unknown');
-    const want = expectedRecords({ signalS: RECORD_S, periodS: PERIOD_S, extra: { clock: { n: 4, why: 'anchors: the start and 3 jumps' } } });
+    const want = expectedRecords({ signalS: RECORD_S, periodS: PERIOD_S, extra: { clock: { n: 4, why: 'anchors: the start and 3 jumps' }, status: { n: healthRecordsIn(RECORD_S), why: 'health records, one per 60 s of signal' } } });
     await waitFor('the replay to end and the outbox to drain', async () => {
       const s = await d.status();
       return s.components['source']?.state === 'ended' && s.outbox.records === 0;

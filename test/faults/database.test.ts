@@ -18,7 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, tempDir, writeSyntheticRecord } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 import { MAIN, firstGap, readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
-import { Tally, expectedRecords } from './helpers/count.js';
+import { Tally, expectedRecords, healthRecordsIn } from './helpers/count.js';
 import { startMosquitto } from '../helpers/brokers.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 import { stringify } from 'yaml';
@@ -154,7 +154,7 @@ describe('fault: corrupt database at start', () => {
       expect(await d.metrics()).toMatch(/^motobio_alarm\{code="STORE_CORRUPT_REPLACED"\} 1$/m);
       const logged = d.proc.logs().find((l) => l['level'] === 50 && String(l['msg']).includes('was corrupt'));
       expect(logged?.['msg']).toMatch(/recovered from that file/);
-      const want = expectedRecords({ signalS: RECORD_S, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'STORE_CORRUPT_REPLACED raised' } } });
+      const want = expectedRecords({ signalS: RECORD_S, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1 + healthRecordsIn(RECORD_S), why: `STORE_CORRUPT_REPLACED raised, ${healthRecordsIn(RECORD_S)} health records (one per 60 s of signal)` } } });
       await waitFor('the replay to end and the outbox to drain', async () => {
         const s = await d.status();
         return s.components['source']?.state === 'ended' && s.outbox.records === 0;

@@ -28,7 +28,7 @@ import { getText, killAll, tempDir } from '../daemon/helpers.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 import { Outbox } from '../../src/store/outbox.js';
 import { Uplink } from '../../src/uplink/uplink.js';
-import { Tally, expectedRecords } from './helpers/count.js';
+import { Tally, ecgStripRecords, expectedRecords, healthRecordsIn } from './helpers/count.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { recordFaultResult } from './report.js';
 import { readStore, replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
@@ -165,6 +165,11 @@ describe('fault: disk full', () => {
     // The count: what 100 minutes of signal must produce, against what the receiver got and what
     // the unit announced it evicted (eviction notices in its batches).
     const alarmChanges = diskFullRaised ? 4 : 2;
+    // Safety records are never evicted: their endS places each alert's ECG strip (ecg records may be evicted, and are announced).
+    await waitFor('every safety record', () => (tally.byType['safety'] ?? 0) >= PASSES, 30_000, 100);
+    const alertsS = tally.records.filter((r) => r.type === 'safety').map((r) => Number((r.data as { endS?: unknown }).endS));
+    const strips = ecgStripRecords({ alertsS, signalS, fs: 360 });
+    const health = healthRecordsIn(signalS);
     const want = expectedRecords({
       signalS,
       periodS: PERIOD_S,
@@ -172,7 +177,8 @@ describe('fault: disk full', () => {
         clock: { n: 1, why: 'the start anchor' },
         safety: { n: PASSES, why: 'sensor_lost once per 10-s stretch without a beat' },
         cue: { n: PASSES, why: 'one delivery record per safety record (no audio output: muted)' },
-        status: { n: alarmChanges, why: diskFullRaised ? 'DISK_LOW and DISK_FULL raised and cleared' : 'DISK_LOW raised and cleared' },
+        status: { n: alarmChanges + health, why: `${diskFullRaised ? 'DISK_LOW and DISK_FULL raised and cleared' : 'DISK_LOW raised and cleared'}, ${health} health records (one per 60 s of signal)` },
+        ecg: { n: strips.records, why: `strips of ${(strips.samples / 360).toFixed(0)} s of ECG around the ${PASSES} alerts (30 s each side, never a sample twice) and at the riding hour, in 10-s chunks` },
       },
     });
     await waitFor(`the receiver to account for the ${want.total} records the run must produce`, () => tally.received + tally.evicted >= want.total, 30_000, 100);

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, killAll, tempDir, writeSyntheticRecord } from '../daemon/helpers.js';
 import { recordFaultResult } from './report.js';
 import { replayConfig, requireBuild, startDaemon, waitFor } from './helpers/daemon.js';
-import { Tally, expectedRecords } from './helpers/count.js';
+import { Tally, ecgStripRecords, expectedRecords, healthRecordsIn } from './helpers/count.js';
 import { startMosquitto } from '../helpers/brokers.js';
 import { Receiver } from '../../src/uplink/receiver.js';
 
@@ -111,17 +111,27 @@ describe('fault: corrupt or missing model', () => {
       expect(metrics).toMatch(/^motobio_safety_triggers_total\{rule="hr_high"\} [1-9]/m);
       const logged = d.proc.logs().find((l) => l['code'] === 'MODEL_UNAVAILABLE');
       expect(logged?.['msg']).toMatch(/Reinstall the model/);
-      // 130 bpm from the start: hr_high holds after 20 s and repeats only after 120 s, so it fires once.
-      const want = expectedRecords({
-        signalS: RECORD_S,
-        periodS: PERIOD_S,
-        extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: 1, why: 'MODEL_UNAVAILABLE raised' }, safety: { n: 1, why: 'hr_high once: held 20 s, repeats after 120 s' }, cue: { n: 1, why: 'its delivery record (no audio output: muted)' } },
-      });
       await waitFor('the replay to end and the outbox to drain', async () => {
         const s = await d.status();
         return s.components['source']?.state === 'ended' && s.outbox.records === 0;
       }, 60_000, 100);
       expect(await d.stop()).toBe(0);
+      // Its ECG strip is cut around where the alert fired on the data's timeline (the safety record's endS).
+      const alert = await waitFor('the safety record', () => tally.records.find((r) => r.type === 'safety'), 15_000, 50);
+      const alertS = Number((alert.data as { endS?: unknown }).endS);
+      const strips = ecgStripRecords({ alertsS: [alertS], signalS: RECORD_S, fs: 360 });
+      // 130 bpm from the start: hr_high holds after 20 s and repeats only after 120 s, so it fires once.
+      const want = expectedRecords({
+        signalS: RECORD_S,
+        periodS: PERIOD_S,
+        extra: {
+          clock: { n: 1, why: 'the start anchor' },
+          status: { n: 1 + healthRecordsIn(RECORD_S), why: `MODEL_UNAVAILABLE raised, ${healthRecordsIn(RECORD_S)} health record (one per 60 s of signal)` },
+          safety: { n: 1, why: 'hr_high once: held 20 s, repeats after 120 s' },
+          cue: { n: 1, why: 'its delivery record (no audio output: muted)' },
+          ecg: { n: strips.records, why: `the alert's strip at ${alertS} s: ${(strips.samples / 360).toFixed(1)} s of ECG from 30 s before (clipped to the start) to 30 s after, in 10-s chunks` },
+        },
+      });
       await waitFor(`the receiver to get the ${want.total} records the run must produce`, () => tally.received >= want.total, 15_000, 50);
 
       expect(tally.byType, want.rule).toEqual(want.byType);

@@ -21,7 +21,7 @@ import { killAll, waitFor } from '../daemon/helpers.js';
 import { NetLab, requireNetTools, sh, startDelayProxy, startMosquittoInNs, sweepStaleNamespaces, type DelayProxy, type NsBroker } from '../helpers/netns.js';
 import { recordFaultResult } from './report.js';
 import { startNetDaemon, storeCounts, type DaemonLink, type NetDaemon, type StatusView } from './net/daemon.js';
-import { Tally, expectedRecords } from './helpers/count.js';
+import { Tally, expectedRecords, healthRecordsIn } from './helpers/count.js';
 
 const DEVICE = 'bike-net';
 const SPEED = 50;
@@ -103,7 +103,7 @@ async function statusOf(d: NetDaemon): Promise<StatusView> {
 
 /** Waits for the ride to end and the outbox to empty, stops the daemon, and counts. */
 async function drainAndCount(r: Rig, d: NetDaemon & { recordS: number }) {
-  const want = expectedRecords({ signalS: d.recordS, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' } } });
+  const want = expectedRecords({ signalS: d.recordS, periodS: PERIOD_S, extra: { clock: { n: 1, why: 'the start anchor' }, status: { n: healthRecordsIn(d.recordS), why: 'health records, one per 60 s of signal' } } });
   await waitFor(
     'the replay to end and the outbox to drain',
     async () => {

@@ -88,3 +88,67 @@ export class Tally {
     return r ? r.lost : 0;
   }
 }
+
+/**
+ * Health records (src/report/health-record.ts) a finite replay produces: one each time the data
+ * passes first chunk + k * report.health_period_s (default 60 s), the decision period's rule.
+ * (The wall-clock fallback only runs while a live source stalls; an ended replay sends none.)
+ */
+export function healthRecordsIn(signalS: number, healthPeriodS = 60, chunkS = 0.1): number {
+  return periodsIn(signalS, healthPeriodS, chunkS);
+}
+
+export interface StripCountOptions {
+  /** Data time (the safety record's `endS`) of each alert, s. */
+  readonly alertsS: readonly number[];
+  readonly signalS: number;
+  readonly fs: number;
+  readonly beforeS?: number;
+  readonly afterS?: number;
+  /** The hourly strip's length (0: none); riding assumed all along (no GPS configured). */
+  readonly hourlyS?: number;
+  readonly chunkS?: number;
+}
+
+/**
+ * `ecg` records the strips make (src/report/ecg-strips.ts), worked out from the alerts' data
+ * times: each alert asks for [t - before, t + after); an alert that comes while the last strip is
+ * still open (t before its end) extends it, otherwise a new strip starts, never before what was
+ * sent; the hourly strip asks for [h - hourly, h) at each full hour. A strip is cut into chunks
+ * of chunkS from its start; the end of the stream cuts the open one short.
+ */
+export function ecgStripRecords(o: StripCountOptions): { records: number; samples: number } {
+  const { fs } = o;
+  const before = Math.round((o.beforeS ?? 30) * fs);
+  const after = Math.round((o.afterS ?? 30) * fs);
+  const hourly = Math.round((o.hourlyS ?? 10) * fs);
+  const chunk = Math.round((o.chunkS ?? 10) * fs);
+  const endOfStream = Math.round(o.signalS * fs);
+  const asks: { at: number; from: number; to: number }[] = o.alertsS.map((t) => {
+    const at = Math.round(t * fs);
+    return { at, from: at - before, to: at + after };
+  });
+  if (hourly > 0) for (let h = 3600 * fs; h <= endOfStream; h += 3600 * fs) asks.push({ at: h, from: h - hourly, to: h });
+  asks.sort((a, b) => a.at - b.at);
+  const strips: [number, number][] = [];
+  let sentUntil = 0;
+  for (const a of asks) {
+    const open = strips.at(-1);
+    if (open && a.at < open[1] && a.from <= open[1]) {
+      open[1] = Math.max(open[1], a.to);
+      continue;
+    }
+    if (open) sentUntil = Math.max(sentUntil, open[1]);
+    const from = Math.max(a.from, sentUntil, 0);
+    if (from < a.to) strips.push([from, a.to]);
+  }
+  let records = 0;
+  let samples = 0;
+  for (const [from, to] of strips) {
+    const len = Math.min(to, endOfStream) - from;
+    if (len <= 0) continue;
+    records += Math.ceil(len / chunk);
+    samples += len;
+  }
+  return { records, samples };
+}
