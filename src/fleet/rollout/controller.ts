@@ -70,6 +70,8 @@ export interface RolloutRow {
   readonly last_decision: unknown;
 }
 
+/** Rows the ingest stored before it kept numeric versions have it only in the raw JSON. */
+const VERSION_OF = "coalesce(ur.version, r.data->>'version')";
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const json = (v: unknown) => (typeof v === 'string' ? (JSON.parse(v) as unknown) : v);
 const sha = async (files: ArtefactFiles) => (await import('node:crypto')).createHash('sha256').update(JSON.stringify(Object.entries(files).sort())).digest('hex');
@@ -99,7 +101,7 @@ export async function createRollout(db: SqlClient, spec: RolloutSpec): Promise<{
     if (units.length === 0) throw new MotobioError('USAGE', `rollout ${spec.id}: the selection "${spec.selection ?? 'all'}" has no units (the ingest has seen none)`);
     // Two versions per rollout: the update and its rollback. The next rollout's are higher than
     // both, so neither can ever be replayed over it.
-    const seen = await tx.query<{ v: unknown }>("SELECT max(version::bigint) AS v FROM update_reports WHERE kind = $1 AND version ~ '^[0-9]{1,15}$'", [spec.kind]);
+    const seen = await tx.query<{ v: unknown }>(`SELECT max(CASE WHEN ${VERSION_OF} ~ '^[0-9]{1,15}$' THEN (${VERSION_OF})::bigint END) AS v FROM update_reports ur JOIN records r ON r.device = ur.device AND r.seq = ur.seq WHERE ur.kind = $1`, [spec.kind]);
     const floor = Math.max(num(seen.rows[0].v ?? 0), (spec.minVersion ?? 1) - 1);
     const got = await tx.query<{ last: unknown }>(
       'INSERT INTO update_versions (kind, last) VALUES ($1, $2 + 2) ON CONFLICT (kind) DO UPDATE SET last = GREATEST(update_versions.last, $2) + 2 RETURNING last',
@@ -250,16 +252,17 @@ export class RolloutController {
     await db.query(
       `UPDATE rollout_units u SET state = CASE ev.event WHEN 'applied' THEN 'applied' WHEN 'rolled_back' THEN 'unit_rolled_back' ELSE 'refused' END,
               reason = ev.reason, reported_at = ev.at
-         FROM (SELECT DISTINCT ON (device) device, event, reason, at FROM update_reports
-                WHERE kind = $2 AND version = $3 AND event IN ('applied', 'refused', 'rolled_back', 'failed') AND coalesce(reason, '') <> 'replayed'
-                ORDER BY device, seq DESC) ev
+         FROM (SELECT DISTINCT ON (ur.device) ur.device, ur.event, ur.reason, ur.at FROM update_reports ur JOIN records r ON r.device = ur.device AND r.seq = ur.seq
+                WHERE ur.kind = $2 AND ${VERSION_OF} = $3 AND ur.event IN ('applied', 'refused', 'rolled_back', 'failed') AND coalesce(ur.reason, '') <> 'replayed'
+                ORDER BY ur.device, ur.seq DESC) ev
         WHERE u.rollout = $1 AND u.device = ev.device AND u.state IN ('intent', 'published', 'applied')
           AND u.state <> CASE ev.event WHEN 'applied' THEN 'applied' WHEN 'rolled_back' THEN 'unit_rolled_back' ELSE 'refused' END`,
       [r.id, r.kind, String(r.version)],
     );
     await db.query(
       `UPDATE rollout_units u SET state = 'rolled_back', rolled_back_at = ev.at
-         FROM (SELECT device, min(at) AS at FROM update_reports WHERE kind = $2 AND version = $3 AND event = 'applied' GROUP BY device) ev
+         FROM (SELECT ur.device, min(ur.at) AS at FROM update_reports ur JOIN records r ON r.device = ur.device AND r.seq = ur.seq
+                WHERE ur.kind = $2 AND ${VERSION_OF} = $3 AND ur.event = 'applied' GROUP BY ur.device) ev
         WHERE u.rollout = $1 AND u.device = ev.device AND u.state IN ('rollback_intent', 'rollback_published')`,
       [r.id, r.kind, String(r.rollback_version)],
     );
