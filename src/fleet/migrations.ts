@@ -11,6 +11,7 @@
  */
 import type { SqlClient } from './sql.js';
 import { num } from './sql.js';
+import { ROLLOUT_MIGRATION } from './rollout/migration.js';
 
 export interface Migration {
   readonly version: number;
@@ -174,6 +175,7 @@ CREATE VIEW decisions_heard AS
   ) c ON true;
 `,
   },
+  ROLLOUT_MIGRATION,
 ];
 
 /** Applies every migration newer than the database's, under the advisory lock; returns the versions applied. */

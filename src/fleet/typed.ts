@@ -96,7 +96,8 @@ export function typedColumns(table: TypedTable, data: unknown): Row {
       };
     }
     case 'update_reports':
-      return { event: s(d['event']), kind: s(d['kind']), version: s(d['version']), reason: s(d['reason']) };
+      // The unit sends its version as a number (src/update/manager.ts): keep it, as text.
+      return { event: s(d['event']), kind: s(d['kind']), version: first(s(d['version']), int(d['version']) === null ? null : String(int(d['version']))), reason: s(d['reason']) };
   }
 }
 

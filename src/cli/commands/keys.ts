@@ -62,7 +62,7 @@ async function generate(out: string | undefined): Promise<number> {
 }
 
 /** The files of a model update: the manifest and every file it names, beside it. */
-async function modelFiles(path: string): Promise<[string, Buffer][]> {
+export async function modelFiles(path: string): Promise<[string, Buffer][]> {
   let manifestPath = path;
   if (statSync(path).isDirectory()) {
     const found = readdirSync(path).filter((f) => f.endsWith('.manifest.json'));
