@@ -1,7 +1,8 @@
 /**
  * Rhythm safety end to end through the real daemon, from the ECG of whole MIT-BIH records
  * (../shared/data) replayed faster than real time, with the prompts played into ALSA's file
- * plugin: mitdb 207's ventricular flutter is an emergency the rider hears (`vf`), mitdb 203's
+ * plugin: mitdb 207's ventricular flutter is an emergency the rider hears (`vf`) with its ECG
+ * strip kept, mitdb 203's
  * atrial fibrillation a calm `af_onset` prompt, and a whole real drive (drivedb drive05, 1.2 h)
  * raises no rhythm alarm at all.
  */
@@ -47,6 +48,9 @@ describe('rhythm safety in the running daemon', () => {
     const heard = r.played.filter((c) => c.body['name'] === 'vf');
     expect(heard.length).toBeGreaterThan(0);
     for (const c of heard) expect(vf.some((s) => s.seq === c.body['decisionSeq'])).toBe(true);
+    // The ECG that triggered it is kept for the server (src/report/ecg-strips.ts; its sample-exact
+    // cover is test/report/daemon-report.test.ts's): raw chunks stored after the first alert.
+    expect(r.rows.filter((x) => x.type === 'ecg' && x.seq > vf[0].seq).length).toBeGreaterThan(0);
   }, 300_000);
 
   it('mitdb 203: atrial fibrillation raises a calm af_onset prompt, and the rider hears it', async () => {
