@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRecord, toPhysical } from '../src/sources/wfdb/record.js';
-import { runChain } from '../src/signal/eval/run-record.js';
+import { runChain } from '../src/offline/signal-eval/run-record.js';
 import type { StoredRecord } from '../src/store/types.js';
 import { encodeBatch } from '../src/uplink/codec.js';
 import { PgClient } from '../src/fleet/db-pg.js';

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { measureLatency, formatLatency } from '../src/inference/latency.js';
+import { measureLatency, formatLatency } from '../src/offline/bench/latency.js';
 import { PolicyModel } from '../src/inference/policy.js';
 import { readDataset } from '../src/inference/agreement.js';
 import { resolveBeside } from '../src/inference/manifest.js';

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { formatLatency, measureLatency } from '../src/inference/latency.js';
+import { formatLatency, measureLatency } from '../src/offline/bench/latency.js';
 import { encodeModel } from '../src/inference/onnx/model.js';
 import { loadOrt } from '../src/inference/policy.js';
-import { readCheckpoint } from '../src/inference/sb3/checkpoint.js';
-import { exportPolicy } from '../src/inference/sb3/export-onnx.js';
-import { importSb3 } from '../src/inference/sb3/import.js';
-import { readVecNormalize } from '../src/inference/sb3/vecnormalize.js';
+import { readCheckpoint } from '../src/offline/sb3/checkpoint.js';
+import { exportPolicy } from '../src/offline/sb3/export-onnx.js';
+import { importSb3 } from '../src/offline/sb3/import.js';
+import { readVecNormalize } from '../src/offline/sb3/vecnormalize.js';
 import { percentile } from '../src/inference/validate.js';
 
 const DATA = process.env['MOTOBIO_SB3_DATA'] ?? '../shared/data/sb3';

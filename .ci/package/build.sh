@@ -76,18 +76,32 @@ say "sources from $FROM ($COMMIT)"
 
 # dist/: compiled in the temp tree with the checkout's dev dependencies (read only).
 ln -s "$REPO/node_modules" "$TREE/node_modules"
-cat > "$TREE/tsconfig.package.json" <<'EOF'
+# Not part of the unit: the fleet server (src/fleet, `motobio fleet ...`; its dependencies pg and
+# PGlite are dev dependencies) and the workstation tools (src/offline: model build, quantizers,
+# SB3 import, signal and model evaluation, latency bench, config docs; `motobio eval|bench|detect|model`
+# and the package smoke test's SB3 import check). On the unit those commands answer where they
+# run (src/cli/not-installed.ts). Excluded here, and checked below: tsc compiles an excluded file
+# anyway when a shipped one imports it.
+EXCLUDE=(src/fleet src/offline "src/cli/commands/fleet-*.ts" src/cli/fleet-options.ts
+  src/cli/commands/eval.ts src/cli/commands/bench.ts src/cli/commands/detect.ts src/cli/commands/model.ts
+  src/package/smoke-sb3.ts)
+EXCLUDE_JSON=$(printf '"%s",' "${EXCLUDE[@]}")
+cat > "$TREE/tsconfig.package.json" <<EOF
 { "extends": "./tsconfig.json", "compilerOptions": { "rootDir": ".", "outDir": "dist", "sourceMap": false }, "include": ["src"],
-  "exclude": ["src/fleet", "src/cli/commands/fleet-*.ts", "src/cli/fleet-options.ts"] }
+  "exclude": [${EXCLUDE_JSON%,}] }
 EOF
-# The fleet server (src/fleet, `motobio fleet ...`) and its dependencies (pg, PGlite: dev
-# dependencies) are not part of the unit: excluded above, and checked here.
 node "$REPO/node_modules/typescript/bin/tsc" -p "$TREE/tsconfig.package.json"
 rm "$TREE/node_modules"
-if [ -e "$TREE/dist/src/fleet" ] || compgen -G "$TREE/dist/src/cli/commands/fleet-*" >/dev/null; then
-  echo "package: the fleet server was compiled into dist/ (something in src/ imports src/fleet); the unit must not carry it" >&2; exit 1
+shipped=()
+for x in "${EXCLUDE[@]}"; do
+  js=${x%.ts}; [ "$js" = "$x" ] || js="$js.js"
+  # shellcheck disable=SC2206 # the glob (fleet-*.js) is meant to expand
+  for f in "$TREE"/dist/$js; do [ -e "$f" ] && shipped+=("${f#"$TREE"/dist/}"); done
+done
+if [ "${#shipped[@]}" -gt 0 ]; then
+  echo "package: ${shipped[*]} compiled into dist/: something the unit runs imports the fleet server or a workstation tool; the unit must not carry them (find the importer: grep -rn 'offline/\|fleet/' src --include=*.ts)" >&2; exit 1
 fi
-say "compiled dist/ (without the fleet server)"
+say "compiled dist/ (without the fleet server and the workstation tools)"
 
 # Production dependencies, no install scripts: nothing fetches a prebuilt binary. --prefer-offline
 # takes the tarballs the checkout's own npm ci left in the cache (the lockfile pins them by hash).

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MotobioError, errorMessage, isMotobioError } from '../util/errors.js';
+import { notInstalled } from './not-installed.js';
 
 export interface CommandModule {
   readonly summary: string;
@@ -65,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     file = commandFile(first);
     args = second === undefined ? rest : [second, ...rest];
   }
-  if (!file) throw new MotobioError('USAGE', `unknown command "${argv.join(' ')}"; run "motobio --help" for the list`);
+  // A workstation or fleet-server command on the unit (its module is not in the release): say where it runs.
+  if (!file) throw notInstalled(argv, (m) => commandFile(m) !== undefined) ?? new MotobioError('USAGE', `unknown command "${argv.join(' ')}"; run "motobio --help" for the list`);
   const mod = (await import(file.href)) as CommandModule;
   return mod.run(args);
 }

@@ -4,7 +4,7 @@
  * shows what the unit would have seen). No-sample stretches (lead-off, a lost chunk) stay blank.
  */
 import { PNG } from 'pngjs';
-import { runChain } from '../signal/eval/run-record.js';
+import { runChain } from '../offline/signal-eval/run-record.js';
 import type { Strip } from './ecg-export.js';
 
 const ROW_S = 10;

@@ -40,7 +40,7 @@ export interface ModelManifest {
   /** More missing features than this and the model is not run for that decision. */
   readonly maxMissing: number;
   readonly actions: readonly Action[];
-  /** Set by `motobio model import` for a Stable-Baselines3 policy (src/inference/sb3/import.ts Sb3Block). */
+  /** Set by `motobio model import` for a Stable-Baselines3 policy (src/offline/sb3/import.ts Sb3Block). */
   readonly sb3?: { readonly precision?: { readonly chosen: 'int8' | 'fp32'; readonly reason: string } } & Record<string, unknown>;
 }
 
@@ -198,7 +198,7 @@ export function readVerified(manifestPath: string, ref: { path: string; sha256: 
 export const ALLOWED_OPS: ReadonlySet<string> = new Set([
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Tanh', 'Relu', 'Sigmoid', 'Softmax', 'Identity', 'Flatten', 'Reshape', 'Cast',
   'DynamicQuantizeLinear', 'MatMulInteger', 'QuantizeLinear', 'DequantizeLinear',
-  // Imported SB3 policies (src/inference/sb3/export-onnx.ts, coaching-map.ts): activations, VecNormalize clip, argmax, cue head.
+  // Imported SB3 policies (src/offline/sb3/export-onnx.ts, coaching-map.ts): activations, VecNormalize clip, argmax, cue head.
   'LeakyRelu', 'Elu', 'Erf', 'Max', 'Min', 'ArgMax', 'Gather', 'ReduceSum', 'Concat', 'GreaterOrEqual', 'Pad',
 ]);
 

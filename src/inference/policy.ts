@@ -69,6 +69,8 @@ export class PolicyModel {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         executionProviders: ['cpu'],
+        // No arena: the model's tensors are a few KB, and the arena's chunks stay resident (~2 MB RSS, bench/startup-memory.ts).
+        enableCpuMemArena: false,
       });
     } catch (e) {
       throw new MotobioError('MODEL_INVALID', `${path}: onnxruntime cannot load it (${errorMessage(e)}); re-export the model`, { cause: e });

@@ -16,7 +16,7 @@ import { EcgChain } from '../signal/chain.js';
 import { channelOf, readRecord, toPhysical } from '../sources/wfdb/record.js';
 import { Outbox } from '../store/outbox.js';
 import { MotobioError, errorMessage } from '../util/errors.js';
-import type { Sb3Result } from './smoke-sb3.js';
+import type { Sb3Result } from './smoke-sb3-compare.js';
 
 /** Validation rows pushed through the model; enough to meet every action the policy has. */
 export const MODEL_ROWS = 64;

@@ -7,6 +7,9 @@
  *
  *   CartPole-v1.zip ─▶ importSb3 ─▶ int8 SHA-256 ─┐
  *                                 └▶ int8 × validation rows ─▶ actions ─┴─▶ Sb3Result (compared with x86)
+ *
+ * The importer is a workstation tool (src/offline/), so the unit's release does not carry this
+ * module: smoke.ts runs it where it was built (a checkout) and reports it skipped in a release.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,20 +17,11 @@ import { join } from 'node:path';
 import { packageRoot } from '../core/package.js';
 import { readDataset } from '../inference/agreement.js';
 import { sha256 } from '../inference/manifest.js';
-import { runPolicy } from '../inference/sb3/compare.js';
-import { importSb3 } from '../inference/sb3/import.js';
+import { runPolicy } from '../offline/sb3/compare.js';
+import { importSb3 } from '../offline/sb3/import.js';
+import { SB3_CHECKPOINT, SB3_ROWS, type Sb3Result } from './smoke-sb3-compare.js';
 
-export const SB3_CHECKPOINT = 'models/sb3/CartPole-v1.zip';
-/** Rows the import writes and the int8 model is run on. */
-export const SB3_ROWS = 128;
-
-export interface Sb3Result {
-  readonly checkpoint: string;
-  readonly precision: string;
-  readonly int8Sha256: string;
-  readonly rows: number;
-  readonly actions: number[];
-}
+export { SB3_CHECKPOINT, SB3_ROWS, compareSb3, describeSb3, type Sb3Result } from './smoke-sb3-compare.js';
 
 export async function checkSb3Import(root = packageRoot()): Promise<Sb3Result> {
   const out = mkdtempSync(join(tmpdir(), 'motobio-smoke-sb3-'));
@@ -40,22 +34,4 @@ export async function checkSb3Import(root = packageRoot()): Promise<Sb3Result> {
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
-}
-
-/** Differences from the reference run, as sentences. */
-export function compareSb3(run: Sb3Result | undefined, ref: Sb3Result, refArch: string): string[] {
-  if (!run) return ['sb3: no imported-model check in this run (the reference has one)'];
-  const diffs: string[] = [];
-  if (run.int8Sha256 !== ref.int8Sha256) diffs.push(`sb3: the imported int8 file differs (${run.int8Sha256.slice(0, 12)} vs ${ref.int8Sha256.slice(0, 12)} on ${refArch}); the importer is not deterministic across architectures`);
-  if (run.precision !== ref.precision) diffs.push(`sb3: import chose ${run.precision}, ${refArch} chose ${ref.precision}`);
-  const differ = run.actions.flatMap((a, i) => (a === ref.actions[i] ? [] : [i]));
-  if (run.rows !== ref.rows) diffs.push(`sb3: ${run.rows} rows, reference ${ref.rows}`);
-  if (differ.length) diffs.push(`sb3: the int8 policy chose another action than on ${refArch} on rows ${differ.slice(0, 10).join(', ')}${differ.length > 10 ? ', ...' : ''} (${differ.length} of ${run.rows})`);
-  return diffs;
-}
-
-export function describeSb3(r: Sb3Result): string {
-  const counts = new Map<number, number>();
-  for (const a of r.actions) counts.set(a, (counts.get(a) ?? 0) + 1);
-  return `sb3: ${r.checkpoint} imported, unit runs ${r.precision} (int8 sha256 ${r.int8Sha256.slice(0, 12)}), ${r.rows} rows, actions ${[...counts].map(([a, n]) => `${a}=${n}`).join(' ')}`;
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderConfigDoc, schemaFile, settingsRows } from '../../src/tools/config-docs.js';
+import { renderConfigDoc, schemaFile, settingsRows } from '../../src/offline/config-docs.js';
 import { REPO } from '../daemon/helpers.js';
 
 describe('configuration docs written from the schema', () => {

@@ -3,7 +3,7 @@ import { it, expect } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDefaultPolicy } from '../../src/inference/build/build-default-policy.js';
+import { buildDefaultPolicy } from '../../src/offline/model-build/build-default-policy.js';
 
 /** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -23,7 +23,7 @@ it(
       for (const f of built) {
         const same = readFileSync(join(out, f)).equals(readFileSync(join(MODELS, f)));
         // A difference means the signal chain (features) or the build changed since models/ was built.
-        expect(same, `${f} differs from models/${f}: src/signal or src/inference/build changed since the model was built; rebuild with "npm run model:build" (node dist/src/inference/build/build-default-policy.js), check "motobio model validate --model models", and commit models/`).toBe(true);
+        expect(same, `${f} differs from models/${f}: src/signal or src/offline/model-build changed since the model was built; rebuild with "npm run model:build" (node dist/src/offline/model-build/build-default-policy.js), check "motobio model validate --model models", and commit models/`).toBe(true);
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { ACTIONS, type FeatureSpec } from '../../src/inference/features.js';
 import { sha256, type ModelManifest } from '../../src/inference/manifest.js';
 import { buildMlpModel, DEFAULT_OPSET, type DenseLayer } from '../../src/inference/onnx/mlp.js';
 import { decodeModel, encodeModel } from '../../src/inference/onnx/model.js';
-import { quantizeDynamic } from '../../src/inference/quantize.js';
+import { quantizeDynamic } from '../../src/offline/quantize/quantize.js';
 
 /** This test folder (import.meta.dirname needs Node 20.11; engines allow 20.9). */
 const HERE = fileURLToPath(new URL('.', import.meta.url));

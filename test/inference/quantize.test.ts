@@ -2,9 +2,9 @@ import { describe, it, expect } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { buildMlpModel, type DenseLayer } from '../../src/inference/onnx/mlp.js';
 import { decodeModel, encodeModel, DataType } from '../../src/inference/onnx/model.js';
-import { quantizeDynamic } from '../../src/inference/quantize.js';
+import { quantizeDynamic } from '../../src/offline/quantize/quantize.js';
 import { agreement, syntheticRows } from '../../src/inference/agreement.js';
-import { calibrate, quantizeStatic } from '../../src/inference/quantize-static.js';
+import { calibrate, quantizeStatic } from '../../src/offline/quantize/quantize-static.js';
 import { isMotobioError } from '../../src/util/errors.js';
 
 function rng(seed: number): () => number {

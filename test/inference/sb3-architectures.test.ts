@@ -6,9 +6,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../../src/inference/sb3/checkpoint.js';
-import { runPolicy, scaledError } from '../../src/inference/sb3/compare.js';
-import { exportPolicy } from '../../src/inference/sb3/export-onnx.js';
+import { readCheckpoint } from '../../src/offline/sb3/checkpoint.js';
+import { runPolicy, scaledError } from '../../src/offline/sb3/compare.js';
+import { exportPolicy } from '../../src/offline/sb3/export-onnx.js';
 import { encodeModel } from '../../src/inference/onnx/model.js';
 import { buildCheckpoint, referenceForward, rng, type Act, type ArchSpec } from './sb3-fixtures.js';
 

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DecisionEngine } from '../../src/inference/engine.js';
 import { rawFeatures } from '../../src/inference/features.js';
 import { readManifest, type ModelManifest } from '../../src/inference/manifest.js';
-import { importSb3 } from '../../src/inference/sb3/import.js';
+import { importSb3 } from '../../src/offline/sb3/import.js';
 import type { SignalFeatures } from '../../src/signal/types.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { SHARED, rng } from './sb3-fixtures.js';

@@ -6,10 +6,10 @@ import fc from 'fast-check';
 import { strToU8 } from 'fflate';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../../src/inference/sb3/checkpoint.js';
-import { unpickle } from '../../src/inference/sb3/pickle.js';
-import { readStateDict, torchGlobals } from '../../src/inference/sb3/state-dict.js';
-import { readVecNormalize } from '../../src/inference/sb3/vecnormalize.js';
+import { readCheckpoint } from '../../src/offline/sb3/checkpoint.js';
+import { unpickle } from '../../src/offline/sb3/pickle.js';
+import { readStateDict, torchGlobals } from '../../src/offline/sb3/state-dict.js';
+import { readVecNormalize } from '../../src/offline/sb3/vecnormalize.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { PickleWriter, SHARED, buildCheckpoint, classPickle, repack, sharedZip, torchZip, type ArchSpec } from './sb3-fixtures.js';
 

@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importSb3, type ImportResult, type Sb3Block } from '../../src/inference/sb3/import.js';
-import { runPolicy, scaledError } from '../../src/inference/sb3/compare.js';
-import { validateSb3, type ReferenceFile } from '../../src/inference/sb3/validate-sb3.js';
+import { importSb3, type ImportResult, type Sb3Block } from '../../src/offline/sb3/import.js';
+import { runPolicy, scaledError } from '../../src/offline/sb3/compare.js';
+import { validateSb3, type ReferenceFile } from '../../src/offline/sb3/validate-sb3.js';
 import { isMotobioError } from '../../src/util/errors.js';
 import { CHECKPOINTS, HAS_VECNORMALIZE, SHARED } from './sb3-fixtures.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { run as modelCommand } from '../../src/cli/commands/model.js';
 import { DecisionEngine } from '../../src/inference/engine.js';
-import { importSb3 } from '../../src/inference/sb3/import.js';
+import { importSb3 } from '../../src/offline/sb3/import.js';
 import { buildCheckpoint } from './sb3-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'motobio-sb3-prec-'));

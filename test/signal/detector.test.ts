@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
 import { readAnnotations, beatSamples } from '../../src/sources/wfdb/annotations.js';
-import { matchBeats } from '../../src/signal/eval/match.js';
-import { runChain } from '../../src/signal/eval/run-record.js';
+import { matchBeats } from '../../src/offline/signal-eval/match.js';
+import { runChain } from '../../src/offline/signal-eval/run-record.js';
 import { RPeakDetector } from '../../src/signal/detector.js';
 import { resample, syntheticEcg } from '../helpers/synthetic-ecg.js';
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { addNoise, noiseFromPair, qrsAmplitudeMv, snrFromName } from '../../src/signal/eval/noise-stress.js';
+import { addNoise, noiseFromPair, qrsAmplitudeMv, snrFromName } from '../../src/offline/signal-eval/noise-stress.js';
 import { beatSamples, readAnnotations } from '../../src/sources/wfdb/annotations.js';
 import { readRecord, toPhysical } from '../../src/sources/wfdb/record.js';
 

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkRatchet, floorOf, readRatchet, update, writeRatchet, type Census, type Figures, type RatchetFile } from '../../src/signal/eval/ratchet.js';
-import { TARGETS, TOLERANCE_BEATS } from '../../src/signal/eval/targets.js';
+import { checkRatchet, floorOf, readRatchet, update, writeRatchet, type Census, type Figures, type RatchetFile } from '../../src/offline/signal-eval/ratchet.js';
+import { TARGETS, TOLERANCE_BEATS } from '../../src/offline/signal-eval/targets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'motobio-ratchet-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,7 +91,7 @@ describe('accuracy ratchet', () => {
     r.figures['nstdb/118e12.ppv'] = { ...r.figures['nstdb/118e12.ppv'], best: 50, target: 90 };
     const stale = messages(r, measured(99.5, 98.5), census());
     expect(stale).toContain('nstdb/118e12.ppv: 98.5 is worse than its floor 99 (the target in code; best 50)');
-    expect(stale).toContain('figure nstdb/118e12.ppv: accuracy.json states target 90, the code (src/signal/eval/targets.ts) says 99; restate it with --update');
+    expect(stale).toContain('figure nstdb/118e12.ppv: accuracy.json states target 90, the code (src/offline/signal-eval/targets.ts) says 99; restate it with --update');
     // Raising the best raises the floor.
     r.figures['nstdb/118e24.ppv'] = { ...r.figures['nstdb/118e24.ppv'], best: 101 };
     expect(messages(r, measured(), census())).toContain('nstdb/118e24.ppv: 100 is worse than its floor 100.868 (best 101 - 3 beats of 2278 = 0.132 pp)');

@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const samples = numberOption('bench latency', 'samples', values.samples, 1000);
   if (!Number.isInteger(samples) || samples < 1) throw new MotobioError('USAGE', `bench latency: --samples must be a positive integer, got ${samples}`);
-  const { measureLatency, formatLatency } = await import('../../inference/latency.js');
+  const { measureLatency, formatLatency } = await import('../../offline/bench/latency.js');
   const { findManifest } = await import('../../inference/validate.js');
   const report = await measureLatency({
     manifestPath: findManifest(values.model ?? 'models/default-policy.manifest.json'),

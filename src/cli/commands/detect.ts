@@ -1,9 +1,9 @@
 import { parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
 import { readRecord, channelOf, recordBase, toPhysical } from '../../sources/wfdb/record.js';
-import { runChain } from '../../signal/eval/run-record.js';
-import { windowedHr } from '../../signal/eval/evaluate.js';
-import { runRhythm } from '../../signal/eval/rhythm-eval.js';
+import { runChain } from '../../offline/signal-eval/run-record.js';
+import { windowedHr } from '../../offline/signal-eval/evaluate.js';
+import { runRhythm } from '../../offline/signal-eval/rhythm-eval.js';
 import type { RhythmEpisode } from '../../signal/rhythm/types.js';
 
 export const summary = 'stream a WFDB record through the signal chain and print the beats';

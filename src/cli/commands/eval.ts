@@ -2,11 +2,11 @@ import { parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
 import { readFileSync } from 'node:fs';
 import { errorMessage } from '../../util/errors.js';
-import { evaluate, type Counts, type EvalReport, type HrOnlyResult, type RecordResult, type SkippedRecord } from '../../signal/eval/evaluate.js';
-import { noiseFromPair, type NoiseSource } from '../../signal/eval/noise-stress.js';
-import { censusOf, checkRatchet, figuresOf, readRatchet, update, writeRatchet, type Figures } from '../../signal/eval/ratchet.js';
+import { evaluate, type Counts, type EvalReport, type HrOnlyResult, type RecordResult, type SkippedRecord } from '../../offline/signal-eval/evaluate.js';
+import { noiseFromPair, type NoiseSource } from '../../offline/signal-eval/noise-stress.js';
+import { censusOf, checkRatchet, figuresOf, readRatchet, update, writeRatchet, type Figures } from '../../offline/signal-eval/ratchet.js';
 import { recordBase } from '../../sources/wfdb/record.js';
-import { runRhythmEval } from '../rhythm-eval.js';
+import { runRhythmEval } from '../../offline/signal-eval/rhythm-cli.js';
 
 export const summary = 'beat-by-beat accuracy against WFDB reference annotations (EC57 style)';
 
@@ -23,7 +23,7 @@ on 10-s heart rate. A record found in a folder that cannot be scored is reported
 --ratchet FILE fails (exit 1) when a record pinned there is missing, skipped or shows other
 reference beat counts, when a record is scored that is not pinned, when a figure is missing, or
 when one is worse than its floor: its best there minus a few beats, and never below its target
-in code (src/signal/eval/targets.ts). With --update it raises the bests and pins new records
+in code (src/offline/signal-eval/targets.ts). With --update it raises the bests and pins new records
 instead (never lowering either). --from REPORT.json checks a saved \`eval --json\` instead of
 evaluating.
 

@@ -4,7 +4,7 @@
  */
 import { parseCommandArgs, numberOption } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
-import { SB3_USAGE, evaluateCommand, importCommand, validateImported } from '../sb3/model-commands.js';
+import { SB3_USAGE, evaluateCommand, importCommand, validateImported } from '../../offline/cli/model-commands.js';
 
 export const summary = 'validate a policy model (hash, shapes, int8, agreement, latency) or quantize one to int8';
 
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
 
 async function validate(argv: string[]): Promise<number> {
   // An imported SB3 policy has its own checks (fp32 vs a PyTorch reference, Box actions).
-  const { isImportedSb3 } = await import('../../inference/sb3/validate-sb3.js');
+  const { isImportedSb3 } = await import('../../offline/sb3/validate-sb3.js');
   const at = argv.indexOf('--model');
   if (argv.includes('--reference') || (at >= 0 && argv[at + 1] !== undefined && isImportedSb3(argv[at + 1]))) return validateImported(argv);
   const { values } = parseCommandArgs('model validate', argv, {
@@ -64,12 +64,12 @@ async function validate(argv: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-/** An imported SB3 graph: raw-observation rows, and agreement judged on actions (src/inference/sb3/import.ts). */
+/** An imported SB3 graph: raw-observation rows, and agreement judged on actions (src/offline/sb3/import.ts). */
 async function quantizeImported(fp32: Uint8Array, inPath: string, outPath: string, calibration: string | undefined): Promise<number> {
   if (!calibration) throw new MotobioError('USAGE', `model quantize: ${inPath} is an imported SB3 policy, which takes raw observations: pass --calibration NAME.validation.ndjson (written by "motobio model import")`);
   const { writeFileSync } = await import('node:fs');
   const { readDataset } = await import('../../inference/agreement.js');
-  const { quantizeImportedGraph, describeAgreement } = await import('../../inference/sb3/import.js');
+  const { quantizeImportedGraph, describeAgreement } = await import('../../offline/sb3/import.js');
   const rows = readDataset(calibration).map((r) => r.obs);
   const { chosen } = await quantizeImportedGraph(fp32, rows, inPath);
   for (const t of chosen.tried) process.stdout.write(`tried ${t}\n`);
@@ -97,7 +97,7 @@ async function quantize(argv: string[]): Promise<number> {
   const { readFileSync, writeFileSync, existsSync } = await import('node:fs');
   if (!existsSync(values.in)) throw new MotobioError('USAGE', `model quantize: ${values.in}: no such file`);
   const { decodeModel, encodeModel } = await import('../../inference/onnx/model.js');
-  const { quantizeDynamic } = await import('../../inference/quantize.js');
+  const { quantizeDynamic } = await import('../../offline/quantize/quantize.js');
   const { agreement, readDataset, syntheticRows } = await import('../../inference/agreement.js');
   const { sha256 } = await import('../../inference/manifest.js');
   const fp32 = readFileSync(values.in);
@@ -110,7 +110,7 @@ async function quantize(argv: string[]): Promise<number> {
   const options = { reduceRange: !values['full-range'] };
   let quantized: ReturnType<typeof quantizeDynamic>;
   if (values.static) {
-    const { calibrate, quantizeStatic } = await import('../../inference/quantize-static.js');
+    const { calibrate, quantizeStatic } = await import('../../offline/quantize/quantize-static.js');
     quantized = quantizeStatic(decoded, await calibrate(decoded, rows), options);
   } else {
     quantized = quantizeDynamic(decoded, options);

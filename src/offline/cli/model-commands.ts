@@ -2,7 +2,7 @@
  * `motobio model import`, `motobio model validate` for an imported SB3 policy, and
  * `motobio model evaluate`: the handlers src/cli/commands/model.ts dispatches to.
  */
-import { numberOption, parseCommandArgs } from '../args.js';
+import { numberOption, parseCommandArgs } from '../../cli/args.js';
 import { MotobioError } from '../../util/errors.js';
 
 export const SB3_USAGE = `  motobio model import MODEL.zip [--vecnormalize FILE.pkl] --out DIR [--name NAME] [--map MAP.json] [--no-vecnormalize] [--json]
@@ -36,7 +36,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new MotobioError('USAGE', `model import: give exactly one MODEL.zip (got ${positionals.length}); motobio model import MODEL.zip --out DIR`);
   if (!values.out) throw new MotobioError('USAGE', 'model import: --out DIR is required');
-  const { importSb3 } = await import('../../inference/sb3/import.js');
+  const { importSb3 } = await import('../sb3/import.js');
   const r = await importSb3({
     checkpoint: positionals[0],
     outDir: values.out,
@@ -75,7 +75,7 @@ export async function validateImported(argv: string[]): Promise<number> {
   }, false);
   if (!values.model) throw new MotobioError('USAGE', 'model validate: --model DIR is required');
   const samples = numberOption('model validate', 'samples', values.samples, 1000);
-  const { validateSb3 } = await import('../../inference/sb3/validate-sb3.js');
+  const { validateSb3 } = await import('../sb3/validate-sb3.js');
   const report = await validateSb3(values.model, { ...(values.reference ? { reference: values.reference } : {}), samples });
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
@@ -101,7 +101,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (!values.model) throw new MotobioError('USAGE', 'model evaluate: --model DIR is required');
   const periodS = numberOption('model evaluate', 'period', values.period, 5);
   if (!Number.isInteger(periodS) || periodS < 1) throw new MotobioError('USAGE', `model evaluate: --period must be a whole number of seconds, got ${periodS}`);
-  const { evaluateModels, formatEvaluation } = await import('../../inference/evaluate.js');
+  const { evaluateModels, formatEvaluation } = await import('../model-eval/evaluate.js');
   const report = await evaluateModels({ model: values.model, ...(values.against ? { against: values.against } : {}), records: positionals, periodS });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatEvaluation(report));
   return report.a.model ? 0 : 1;

@@ -2,9 +2,9 @@
  * `motobio eval --rhythm [--beats ANN] RECORD|DIR...`: prints the rhythm report and checks or
  * raises its ratchet. Kept out of commands/eval.ts, which only hands over to it.
  */
-import { checkRatchet, readRatchet, update, writeRatchet, type Census } from '../signal/eval/ratchet.js';
-import { evaluateRhythm, ratesOf, vClassOf, type RhythmRecordResult } from '../signal/eval/rhythm-eval.js';
-import { rhythmFigures } from '../signal/eval/rhythm-figures.js';
+import { checkRatchet, readRatchet, update, writeRatchet, type Census } from './ratchet.js';
+import { evaluateRhythm, ratesOf, vClassOf, type RhythmRecordResult } from './rhythm-eval.js';
+import { rhythmFigures } from './rhythm-figures.js';
 
 export interface RhythmEvalOptions {
   channel: number;

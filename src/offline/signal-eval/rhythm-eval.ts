@@ -13,8 +13,8 @@ import { basename, dirname } from 'node:path';
 import { MotobioError } from '../../util/errors.js';
 import { readAnnotations, BEAT_CODES, type Annotation } from '../../sources/wfdb/annotations.js';
 import { readRecord, toPhysical } from '../../sources/wfdb/record.js';
-import type { BeatClass, RhythmEpisode } from '../rhythm/types.js';
-import { REFERENCE_LABELS, addScores, ratesOf, referenceEpisodes, scoreEpisodes, type EpisodeScore, type ScoredType } from '../rhythm/score.js';
+import type { BeatClass, RhythmEpisode } from '../../signal/rhythm/types.js';
+import { REFERENCE_LABELS, addScores, ratesOf, referenceEpisodes, scoreEpisodes, type EpisodeScore, type ScoredType } from '../../signal/rhythm/score.js';
 import { expandRecords } from './evaluate.js';
 import { runChain, runRr } from './run-record.js';
 

@@ -4,8 +4,8 @@
  * share of equal actions; Box: largest and 99th-percentile action difference as a share of
  * the action range).
  */
-import { loadOrt } from '../policy.js';
-import { percentile } from '../validate.js';
+import { loadOrt } from '../../inference/policy.js';
+import { percentile } from '../../inference/validate.js';
 
 export interface PolicyOutputs {
   readonly rows: number;

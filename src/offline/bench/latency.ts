@@ -6,12 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { EcgChain } from '../signal/chain.js';
-import { channelOf, readRecord, toPhysical } from '../sources/wfdb/record.js';
-import { MotobioError } from '../util/errors.js';
-import { DecisionEngine } from './engine.js';
-import type { PolicyIdentity } from './policy.js';
-import { percentile } from './validate.js';
+import { EcgChain } from '../../signal/chain.js';
+import { channelOf, readRecord, toPhysical } from '../../sources/wfdb/record.js';
+import { MotobioError } from '../../util/errors.js';
+import { DecisionEngine } from '../../inference/engine.js';
+import type { PolicyIdentity } from '../../inference/policy.js';
+import { percentile } from '../../inference/validate.js';
 
 export interface Percentiles {
   readonly p50: number;

@@ -10,8 +10,8 @@
  *   Discrete also gives probs = Softmax(logits), the output the unit's decision engine reads.
  */
 import { MotobioError } from '../../util/errors.js';
-import { DEFAULT_IR_VERSION, DEFAULT_OPSET } from '../onnx/mlp.js';
-import { DataType, floatAttr, floatTensor, intAttr, node, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/model.js';
+import { DEFAULT_IR_VERSION, DEFAULT_OPSET } from '../../inference/onnx/mlp.js';
+import { DataType, floatAttr, floatTensor, intAttr, node, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../inference/onnx/model.js';
 import type { Activation, Linear, PolicySpec } from './policy-spec.js';
 import type { ObsNormalization } from './vecnormalize.js';
 

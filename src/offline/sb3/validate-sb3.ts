@@ -9,10 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { MotobioError, errorMessage } from '../../util/errors.js';
-import { readDataset } from '../agreement.js';
-import { readVerified, resolveBeside } from '../manifest.js';
-import { loadOrt } from '../policy.js';
-import { findManifest, percentile } from '../validate.js';
+import { readDataset } from '../../inference/agreement.js';
+import { readVerified, resolveBeside } from '../../inference/manifest.js';
+import { loadOrt } from '../../inference/policy.js';
+import { findManifest, percentile } from '../../inference/validate.js';
 import { actionRange, compareActions, runPolicy, scaledError, type ActionAgreement, type ActionKind } from './compare.js';
 import type { Sb3Block } from './import.js';
 import { describeAgreement } from './import.js';

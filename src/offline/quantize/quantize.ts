@@ -10,8 +10,8 @@
  * Nodes it cannot handle (transA, alpha/beta ≠ 1, a weight that is not an initializer) stay
  * float and are listed in the report.
  */
-import { MotobioError } from '../util/errors.js';
-import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, tensorFloats, type ModelProto, type NodeProto, type TensorProto } from './onnx/model.js';
+import { MotobioError } from '../../util/errors.js';
+import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, tensorFloats, type ModelProto, type NodeProto, type TensorProto } from '../../inference/onnx/model.js';
 
 export interface QuantizeReport {
   readonly quantized: string[];
@@ -68,7 +68,7 @@ export interface QuantizeOptions {
   readonly reduceRange?: boolean;
   /**
    * Nodes to leave float, with the reason (reported in `skipped`): e.g. an imported policy's
-   * output layers, when int8 there moves the actions too far (src/inference/sb3/import.ts).
+   * output layers, when int8 there moves the actions too far (src/offline/sb3/import.ts).
    */
   readonly keepFloat?: (n: NodeProto) => string | undefined;
 }

@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { MotobioError } from '../../util/errors.js';
 import { beatSamples, readAnnotations } from '../../sources/wfdb/annotations.js';
 import { readRecord, toPhysical } from '../../sources/wfdb/record.js';
-import { median } from '../rr.js';
+import { median } from '../../signal/rr.js';
 
 export interface NoiseSource {
   /** The clean record the noise was taken against: stressing it again would only rebuild nstdb. */

@@ -9,7 +9,7 @@
  *                         │
  *   obs ─▶ train MLP (16-32-32-5, tanh) ─▶ fp32 ONNX ─▶ int8 ONNX ─▶ manifest + validation set
  *
- * Run: node dist/src/inference/build/build-default-policy.js [--data ../shared/data] [--out models]
+ * Run: node dist/src/offline/model-build/build-default-policy.js [--data ../shared/data] [--out models]
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -18,12 +18,12 @@ import { parseArgs } from 'node:util';
 import { EcgChain } from '../../signal/chain.js';
 import { channelOf, readRecord, toPhysical } from '../../sources/wfdb/record.js';
 import type { SignalFeatures } from '../../signal/types.js';
-import { ACTIONS, rawFeatures, vectorise, type Action, type CueHistory, type FeatureSpec, type RideContext } from '../features.js';
-import { MANIFEST_SCHEMA, sha256, type ModelManifest } from '../manifest.js';
-import { buildMlpModel, DEFAULT_OPSET } from '../onnx/mlp.js';
-import { decodeModel, encodeModel } from '../onnx/model.js';
-import { quantizeDynamic } from '../quantize.js';
-import { agreement } from '../agreement.js';
+import { ACTIONS, rawFeatures, vectorise, type Action, type CueHistory, type FeatureSpec, type RideContext } from '../../inference/features.js';
+import { MANIFEST_SCHEMA, sha256, type ModelManifest } from '../../inference/manifest.js';
+import { buildMlpModel, DEFAULT_OPSET } from '../../inference/onnx/mlp.js';
+import { decodeModel, encodeModel } from '../../inference/onnx/model.js';
+import { quantizeDynamic } from '../quantize/quantize.js';
+import { agreement } from '../../inference/agreement.js';
 import { teacher, TEACHER_RULES } from './teacher.js';
 import { mulberry32, train } from './train.js';
 

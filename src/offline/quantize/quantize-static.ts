@@ -8,9 +8,9 @@
  *
  * onnxruntime fuses the DequantizeLinear → MatMul pattern into an integer kernel at load time.
  */
-import { MotobioError } from '../util/errors.js';
-import { runRowsAll } from './agreement.js';
-import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, type ModelProto, type NodeProto, type TensorProto } from './onnx/model.js';
+import { MotobioError } from '../../util/errors.js';
+import { runRowsAll } from '../../inference/agreement.js';
+import { DataType, encodeModel, floatTensor, int8Tensor, intAttr, node, type ModelProto, type NodeProto, type TensorProto } from '../../inference/onnx/model.js';
 import { quantizePerChannel, weightKxN, type QuantizeOptions, type QuantizeReport } from './quantize.js';
 
 export interface Range {

@@ -224,7 +224,7 @@ export function checkRatchet(ratchet: RatchetFile, measured: Figures, census: Ce
       continue;
     }
     if (rec.target !== TARGETS[key]) {
-      fail('stale', `figure ${key}: ${file} states target ${rec.target ?? 'none'}, the code (src/signal/eval/targets.ts) says ${TARGETS[key] ?? 'none'}; restate it with --update`);
+      fail('stale', `figure ${key}: ${file} states target ${rec.target ?? 'none'}, the code (src/offline/signal-eval/targets.ts) says ${TARGETS[key] ?? 'none'}; restate it with --update`);
     }
     const slide = slideOf(key, now);
     const floor = floorOf(key, rec.best, now.better, slide.amount);
@@ -243,8 +243,8 @@ export function checkRatchet(ratchet: RatchetFile, measured: Figures, census: Ce
 const RULES = [
   'records: every record CI scores, with its reference beats (drivedb: windows with a valid reference HR). A pinned record, database or figure that is missing, skipped or shows other counts fails; so does a scored record that is not pinned.',
   `figures: each is held at its best measured value minus a slide, "floor" here. Se and +P trade, so they may slide ${TOLERANCE_BEATS} beats (in pp: 100 * ${TOLERANCE_BEATS} / TP+FN for Se, / TP+FP for +P); other figures by the amount in "slide".`,
-  'The floor is never below the target, and targets and slides live in code (src/signal/eval/targets.ts); only "best" is read from this file, so editing it can raise a floor, never take it below the target.',
-  'eval --ratchet FILE --update raises bests and pins new records; it never lowers a best or unpins a record. To lower a best on purpose, edit it here by hand in a commit that says why; to go below a target, change TARGETS in src/signal/eval/targets.ts.',
+  'The floor is never below the target, and targets and slides live in code (src/offline/signal-eval/targets.ts); only "best" is read from this file, so editing it can raise a floor, never take it below the target.',
+  'eval --ratchet FILE --update raises bests and pins new records; it never lowers a best or unpins a record. To lower a best on purpose, edit it here by hand in a commit that says why; to go below a target, change TARGETS in src/offline/signal-eval/targets.ts.',
 ];
 
 /**

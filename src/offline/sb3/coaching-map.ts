@@ -11,9 +11,9 @@
  * import is refused naming the ones it cannot produce.
  */
 import { MotobioError } from '../../util/errors.js';
-import { ACTIONS, KNOWN_FEATURES, isAction, type Action, type FeatureSpec } from '../features.js';
-import { DataType, intAttr, node, type ModelProto, type NodeProto, type TensorProto } from '../onnx/model.js';
-import { floatTensor } from '../onnx/model.js';
+import { ACTIONS, KNOWN_FEATURES, isAction, type Action, type FeatureSpec } from '../../inference/features.js';
+import { DataType, intAttr, node, type ModelProto, type NodeProto, type TensorProto } from '../../inference/onnx/model.js';
+import { floatTensor } from '../../inference/onnx/model.js';
 import { int64Tensor } from './export-onnx.js';
 import type { PolicySpec } from './policy-spec.js';
 

@@ -14,10 +14,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MotobioError, errorMessage } from '../../util/errors.js';
-import { sha256 } from '../manifest.js';
-import { DataType, decodeModel, encodeModel, tensorFloats, type ModelProto } from '../onnx/model.js';
-import { quantizeDynamic } from '../quantize.js';
-import { calibrate, quantizeStatic } from '../quantize-static.js';
+import { sha256 } from '../../inference/manifest.js';
+import { DataType, decodeModel, encodeModel, tensorFloats, type ModelProto } from '../../inference/onnx/model.js';
+import { quantizeDynamic } from '../quantize/quantize.js';
+import { calibrate, quantizeStatic } from '../quantize/quantize-static.js';
 import { readCheckpoint } from './checkpoint.js';
 import { appendCueHead, parseCoachingMap, type CoachingMap } from './coaching-map.js';
 import { actionRange, compareActions, runPolicy, type ActionAgreement, type ActionKind } from './compare.js';

@@ -2,10 +2,10 @@
  * Streams one recorded signal through the chain in fixed chunks, exactly as a live source
  * would deliver it, and collects everything the chain reports.
  */
-import { EcgChain, type ChainOutput } from '../chain.js';
-import type { ClassifiedBeat } from '../rhythm/beat-class.js';
-import type { RhythmEpisode } from '../rhythm/types.js';
-import type { Beat, HrvWindow, QualityWindow, RrInterval } from '../types.js';
+import { EcgChain, type ChainOutput } from '../../signal/chain.js';
+import type { ClassifiedBeat } from '../../signal/rhythm/beat-class.js';
+import type { RhythmEpisode } from '../../signal/rhythm/types.js';
+import type { Beat, HrvWindow, QualityWindow, RrInterval } from '../../signal/types.js';
 
 export interface ChainRun {
   fs: number;

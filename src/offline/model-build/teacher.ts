@@ -3,7 +3,7 @@
  * the point of the bootstrap model is to exercise the whole int8 pipeline with behaviour a
  * person can check, not to be clever. Thresholds are in raw units (bpm, ms, minutes).
  */
-import type { Action } from '../features.js';
+import type { Action } from '../../inference/features.js';
 
 export interface TeacherInput {
   readonly hr_bpm: number;

@@ -9,12 +9,12 @@
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { EcgChain } from '../signal/chain.js';
-import { channelOf, readRecord, toPhysical } from '../sources/wfdb/record.js';
-import { MotobioError } from '../util/errors.js';
-import { DecisionEngine, type DecisionRecord } from './engine.js';
-import type { PolicyIdentity } from './policy.js';
-import { findManifest } from './validate.js';
+import { EcgChain } from '../../signal/chain.js';
+import { channelOf, readRecord, toPhysical } from '../../sources/wfdb/record.js';
+import { MotobioError } from '../../util/errors.js';
+import { DecisionEngine, type DecisionRecord } from '../../inference/engine.js';
+import type { PolicyIdentity } from '../../inference/policy.js';
+import { findManifest } from '../../inference/validate.js';
 
 export interface ModelTally {
   readonly model: PolicyIdentity | null;

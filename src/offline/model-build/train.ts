@@ -3,7 +3,7 @@
  * cross-entropy, Adam). Enough to fit the bootstrap policy to its teacher in seconds; the
  * real policy comes from the server team's PPO training.
  */
-import type { DenseLayer } from '../onnx/mlp.js';
+import type { DenseLayer } from '../../inference/onnx/mlp.js';
 
 export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
