@@ -23,7 +23,7 @@ import { PgClient } from '../../../src/fleet/db-pg.js';
 import { num } from '../../../src/fleet/sql.js';
 import { generateKeys } from '../../../src/update/keys.js';
 
-const N = Number(process.env['MOTOBIO_ROLLOUT_UNITS'] ?? 20);
+const N = Number(process.env['MOTOBIO_ROLLOUT_UNITS'] ?? 8);
 const UNITS = Array.from({ length: N }, (_, i) => `bike-${String(i + 1).padStart(2, '0')}`);
 let dir: string;
 let broker: FleetBroker;
