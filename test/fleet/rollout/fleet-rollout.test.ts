@@ -23,7 +23,7 @@ import { PgClient } from '../../../src/fleet/db-pg.js';
 import { num } from '../../../src/fleet/sql.js';
 import { generateKeys } from '../../../src/update/keys.js';
 
-const N = Number(process.env['MOTOBIO_ROLLOUT_UNITS'] ?? 20);
+const N = Number(process.env['MOTOBIO_ROLLOUT_UNITS'] ?? 8);
 const UNITS = Array.from({ length: N }, (_, i) => `bike-${String(i + 1).padStart(2, '0')}`);
 let dir: string;
 let broker: FleetBroker;
@@ -114,7 +114,9 @@ describe(`staged rollout on ${N} real daemons`, () => {
     expect(await cliOut(plan)).toContain('planned rollout good-1');
     expect(await cliOut(plan)).toContain('already planned rollout good-1');
     let ctl = controller();
-    const s1 = await waitFor('stage 2 under way', async () => { const s = await status('good-1'); return s.stage >= 1 && s; }, 180_000, 500);
+    const s1 = await waitFor('stage 2 under way', async () => { const s = await status('good-1'); if (s.state !== 'running') throw new Error(`rollout good-1 ${s.state}: ${await cliOut(['status', 'good-1'])}`); return s.stage >= 1 && s; }, 300_000, 500).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}\n${await cliOut(['status', 'good-1'])}\ncontroller: ${ctl.stdout.slice(-20).join('\n')}`);
+    });
     const stage1 = num((await q<{ n: unknown }>("SELECT count(*) AS n FROM rollout_units WHERE rollout = 'good-1' AND stage = 0"))[0].n);
     expect(stage1).toBe(Math.ceil(0.1 * N));
     ctl.kill('SIGKILL');
@@ -140,7 +142,7 @@ describe(`staged rollout on ${N} real daemons`, () => {
 
   it('an aborted rollout rolls its canaries back with a newer signed update, an offline canary on reconnect; the rest never get it', async () => {
     const next = modelDir('next', '0.3.0-next');
-    await cliOut(['start', '--id', 'next-1', '--kind', 'model', next, '--stages', '0.1,0.25,1', '--soak', '600', '--report-timeout', '60', '--window', '30', '--min-decisions', '20']);
+    await cliOut(['start', '--id', 'next-1', '--kind', 'model', next, '--previous', join(dir, 'good'), '--stages', '0.1,0.25,1', '--soak', '600', '--report-timeout', '60', '--window', '30', '--min-decisions', '20']);
     const ctl = controller();
     const r = await status('next-1');
     const canaries = (await q<{ device: string }>("SELECT device FROM rollout_units WHERE rollout = 'next-1' AND stage = 0 ORDER BY device")).map((x) => x.device);
