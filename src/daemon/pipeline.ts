@@ -153,7 +153,7 @@ export class Pipeline implements Component {
     const stamp = this.ctx.clock.stamp();
     this.append({ type: 'features', stamp, body: { ...features } });
     this.parts.observer?.features?.(features, stamp);
-    if (!this.parts.engine()) return;
+    if (!this.parts.engine()) return this.parts.outbox()?.periodDone?.();
     this.pending.push({ features, stamp, arrivalMs: this.lastArrivalMs });
     if (this.pending.length > MAX_PENDING_DECISIONS) {
       this.pending.shift();
@@ -196,6 +196,8 @@ export class Pipeline implements Component {
       this.ctx.telemetry.countError('inference', code, errorMessage(e));
       this.log.error({ err: errorMessage(e) }, 'decision failed; this period has no decision');
     }
+    // The period's records are all in: group commit counts periods on the data's timeline.
+    this.parts.outbox()?.periodDone?.();
   }
 
   /**
