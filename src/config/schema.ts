@@ -144,7 +144,7 @@ export const configSchema = Type.Object(
       commit_window_s: Type.Number({
         minimum: 0,
         maximum: 300,
-        default: 30,
+        default: 60,
         description: 'Seconds of signal whose records share one transaction (flash wear; safety records commit at once; a crash loses at most this much of the rest, docs/store.md). 0 = one transaction per record.',
       }),
       encryption: Type.Optional(StoreEncryption),

@@ -12,8 +12,8 @@
  * Why: one WAL transaction writes every b-tree page it touches as a full page image (4 KiB)
  * plus an fsync, whatever the record's size. One ~400-byte record per transaction touched five
  * pages (records, seq index, priority index, AUTOINCREMENT counter, meta): 20 KiB in the WAL
- * per record, 40 MB per hour of riding (bench/flash.ts). Six periods per transaction write the
- * same five pages once.
+ * per record, 40 MB per hour of riding (bench/flash.ts). Twelve periods (60 s) per transaction
+ * write those pages once: 3.5 MB per hour.
  *
  * What "written" means, and so what a crash costs: a record is written when its group has
  * committed (WAL, synchronous=FULL: fsync'd, survives kill -9 and power loss); only then does
