@@ -6,7 +6,7 @@
  *   append(record) ──▶ GroupCommit (in memory, seq reserved) ──commit──▶ write(records) = Outbox.append
  *        urgent (safety) ─┘ commits at once, before append returns
  *   periodDone() x periods ─┐ (the pipeline, on the data's own timeline)
- *   maxWaitMs after the first record of the group (a stalled source, records made outside the pipeline)
+ *   stallMs without a completed period (the source stalled or ended), maxWaitMs after the group's first record
  *   maxItems, flush, close ─┘
  *
  * Why: one WAL transaction writes every b-tree page it touches as a full page image (4 KiB)
@@ -33,6 +33,8 @@ export interface GroupCommitOptions<T> {
   readonly periods: number;
   /** A group commits at the latest this long after its first record (wall time). */
   readonly maxWaitMs: number;
+  /** A group commits when no decision period completed for this long (wall time): the data stopped. */
+  readonly stallMs?: number;
   /** A group commits once it holds this many records. */
   readonly maxItems?: number;
   /** Called when a commit throws: the caller keeps or reports the records (nothing is retried here). */
@@ -49,6 +51,7 @@ export class GroupCommit<T> {
   private firstSeq = 0;
   private periodsSeen = 0;
   private timer: NodeJS.Timeout | undefined;
+  private stall: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: GroupCommitOptions<T>) {}
 
@@ -64,6 +67,7 @@ export class GroupCommit<T> {
       if (!urgent && this.opts.periods >= 1) {
         this.timer = setTimeout(() => this.commit(), this.opts.maxWaitMs);
         this.timer.unref();
+        this.armStall();
       }
     }
     const seq = this.firstSeq + this.items.length;
@@ -74,6 +78,7 @@ export class GroupCommit<T> {
 
   /** One decision period is complete; every `periods` of them the group commits. */
   periodDone(): void {
+    if (this.items.length > 0) this.armStall();
     if (++this.periodsSeen < this.opts.periods) return;
     this.periodsSeen = 0;
     this.commit();
@@ -82,7 +87,9 @@ export class GroupCommit<T> {
   /** Writes what is waiting, now (flush, close, a timer). Never throws: errors go to onError. */
   commit(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.stall);
     this.timer = undefined;
+    this.stall = undefined;
     if (this.items.length === 0) return;
     const items = this.items;
     const reserved = this.firstSeq;
@@ -96,5 +103,12 @@ export class GroupCommit<T> {
     }
     if (got !== reserved) this.opts.onSeqDrift?.(reserved, got);
     this.opts.onCommit?.(items.length);
+  }
+
+  private armStall(): void {
+    if (this.opts.stallMs === undefined) return;
+    clearTimeout(this.stall);
+    this.stall = setTimeout(() => this.commit(), this.opts.stallMs);
+    this.stall.unref();
   }
 }

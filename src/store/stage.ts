@@ -99,6 +99,8 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
     periods: windowS > 0 ? Math.max(1, Math.round(windowS / periodS)) : 0,
     // Wall-clock bound for a stalled source: one period later than the window, so the data's timeline decides while data flows.
     maxWaitMs: (windowS + periodS) * 1000,
+    // A period that takes twice its length in wall time: the source stalled or ended, do not sit on the records.
+    stallMs: 2 * periodS * 1000,
     onCommit: () => onAppend?.(),
     onSeqDrift: (reserved, got) => log.warn({ reserved, got }, 'group commit: records got other seqs than reserved (a record was refused); cue links to them may be off'),
     onError: (e, items) => {

@@ -79,6 +79,20 @@ describe('group commit', () => {
     box.close();
   });
 
+  it('commits a group once no period completed for stallMs (the source stopped), re-armed by each period', async () => {
+    const box = Outbox.open(join(dir, 'g.db'), { deviceId: 'bike-1' });
+    const g = new GroupCommit<RecordInput>({ write: (items) => box.append(items), nextSeq: () => box.nextSequence(), periods: 100, maxWaitMs: 60_000, stallMs: 120, onError: () => undefined });
+    g.add(feat(0), false);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 60));
+      g.periodDone();
+    }
+    expect(box.stats().records).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(box.stats().records).toBe(1);
+    box.close();
+  });
+
   it('hands a failed commit to onError with every record of the group, and reserves the same seqs again', () => {
     const box = Outbox.open(join(dir, 'g.db'), { deviceId: 'bike-1' });
     const errors: unknown[] = [];
