@@ -142,6 +142,12 @@ export const configSchema = Type.Object(
         default: 512,
         description: "Disk the store may use; beyond it the oldest delivered records go first. Also capped at what the store's filesystem holds (statfs, 8 MB reserve); see docs/store.md.",
       }),
+      commit_window_s: Type.Number({
+        minimum: 0,
+        maximum: 300,
+        default: 60,
+        description: 'Seconds of signal whose records share one transaction (flash wear; safety records commit at once; a crash loses at most this much of the rest, docs/store.md). 0 = one transaction per record.',
+      }),
       encryption: Type.Optional(StoreEncryption),
     }),
     uplink: section({

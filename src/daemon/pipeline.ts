@@ -88,6 +88,8 @@ export class Pipeline implements Component {
     const onEnd = () => {
       this.log.info({ source: source.id }, 'source ended; the daemon keeps serving health and draining the outbox');
       this.ctx.telemetry.setStatus('source', { state: 'ended', detail: { id: source.id } });
+      // No more periods will complete: commit the store's open group once the last decision is in.
+      void (this.inflight ?? Promise.resolve()).then(() => this.parts.outbox()?.flush());
     };
     source.on('status', onStatus);
     source.on('warning', onWarning);
@@ -153,7 +155,10 @@ export class Pipeline implements Component {
     const stamp = this.ctx.clock.stamp();
     this.append({ type: 'features', stamp, body: { ...features } });
     this.parts.observer?.features?.(features, stamp);
-    if (!this.parts.engine()) return;
+    if (!this.parts.engine()) {
+      this.parts.outbox()?.periodDone?.();
+      return;
+    }
     this.pending.push({ features, stamp, arrivalMs: this.lastArrivalMs });
     if (this.pending.length > MAX_PENDING_DECISIONS) {
       this.pending.shift();
@@ -197,6 +202,8 @@ export class Pipeline implements Component {
       this.ctx.telemetry.countError('inference', code, errorMessage(e));
       this.log.error({ err: errorMessage(e) }, 'decision failed; this period has no decision');
     }
+    // The period's records are all in: group commit counts periods on the data's timeline.
+    this.parts.outbox()?.periodDone?.();
   }
 
   /**

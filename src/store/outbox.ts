@@ -376,6 +376,11 @@ export class Outbox implements OutboxReader {
     return { firstSeq, lastSeq, count: rows.length, evicted };
   }
 
+  /** The seq the next appended record gets (group commit reserves from it, src/store/group-commit.ts). */
+  nextSequence(): number {
+    return this.nextSeq;
+  }
+
   /** The disk budget, lowered to what the filesystem still holds when spaceCap says so. */
   private effectiveBudget(): number {
     if (!this.spaceCap) return this.budget;

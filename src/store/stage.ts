@@ -2,7 +2,8 @@
  * The store as a running stage of the daemon: the SQLite outbox, opened from the
  * configuration, with what a unit on the road needs around it.
  *
- *   pipeline ──append(OutboundRecord)──▶ StoreStage ──▶ Outbox (SQLite, one transaction each)
+ *   pipeline ──append(OutboundRecord)──▶ StoreStage ──▶ GroupCommit ──▶ Outbox (SQLite, one transaction per group)
+ *            ──periodDone()────────────────▲  │ safety: at once; else every commit_window_s of signal
  *                                           │ disk full: held in memory, in order (HeldAppends)
  *   alarms ──raised/cleared──▶ status record┘
  *   uplink ◀──reader (OutboxReader)── the same Outbox; the file closes when both are done
@@ -17,6 +18,7 @@ import type { AlarmChange } from '../core/alarms.js';
 import type { StageContext } from '../core/context.js';
 import { PRIORITY_OF, type OutboundRecord, type RecordSink } from '../core/record.js';
 import { HeldAppends } from './held-appends.js';
+import { GroupCommit } from './group-commit.js';
 import type { OutboxReader } from './reader.js';
 import type { RecordInput } from './types.js';
 
@@ -32,8 +34,10 @@ export interface StoreStage extends RecordSink {
   depth(): { records: number; bytes: number };
   /** Present when the store can be drained (the uplink needs it). */
   readonly reader?: OutboxReader;
-  /** Called after every stored record (the uplink sends sooner). */
+  /** Called after every commit of stored records (the uplink sends sooner). */
   onAppend?(fn: () => void): void;
+  /** One decision period's records are all appended (group commit counts these, on the data's timeline). */
+  periodDone?(): void;
   /** Keeps the file open past close(); call the returned function when done with the reader. */
   retain?(): () => void;
 }
@@ -88,6 +92,39 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
     onAppend?.();
     return seq;
   };
+  const windowS = ctx.config.store.commit_window_s ?? 0;
+  const periodS = ctx.config.signal.decision_period_s;
+  const group = new GroupCommit<OutboundRecord>({
+    write: (items) => store.append(items.map(toRecordInput)),
+    nextSeq: () => store.nextSequence(),
+    periods: windowS > 0 ? Math.max(1, Math.round(windowS / periodS)) : 0,
+    // Wall-clock bound for a stalled source: one period later than the window, so the data's timeline decides while data flows.
+    maxWaitMs: (windowS + periodS) * 1000,
+    // A period that takes twice its length in wall time: the source stalled or ended, do not sit on the records.
+    stallMs: 2 * periodS * 1000,
+    onCommit: () => onAppend?.(),
+    onSeqDrift: (reserved, got) => log.warn({ reserved, got }, 'group commit: records got other seqs than reserved (a record was refused); cue links to them may be off'),
+    onError: (e, items) => {
+      if (isMotobioError(e, 'DISK_FULL')) {
+        for (const r of items) hold(r, e);
+        return;
+      }
+      // One refused record must not take its group with it: store the others one by one.
+      log.error({ err: errorMessage(e), records: items.length }, 'group commit failed; storing its records one by one');
+      for (const r of items) {
+        try {
+          if (held.size > 0) held.push(r);
+          else write(r);
+        } catch (e2) {
+          if (isMotobioError(e2, 'DISK_FULL')) hold(r, e2);
+          else {
+            ctx.telemetry.countError('store', isMotobioError(e2) ? e2.code : 'STORE_FAILED', errorMessage(e2));
+            log.error({ err: errorMessage(e2), type: r.type }, 'record refused by the store; it is dropped');
+          }
+        }
+      }
+    },
+  });
   const drainHeld = (): boolean => {
     if (held.size === 0) return true;
     const n = held.size;
@@ -130,21 +167,19 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
         held.push(record);
         return;
       }
-      try {
-        return write(record);
-      } catch (e) {
-        if (!isMotobioError(e, 'DISK_FULL')) throw e;
-        hold(record, e);
-      }
+      return group.add(record, PRIORITY_OF[record.type] === 'safety');
     },
-    // Every append is its own durable transaction (WAL, synchronous=FULL); only records held
-    // for a full disk are left to write.
+    periodDone() {
+      group.periodDone();
+    },
+    // Commits the open group (WAL, synchronous=FULL) and what was held for a full disk.
     flush() {
-      drainHeld();
+      if (drainHeld()) group.commit();
       return Promise.resolve();
     },
     close() {
       if (closing) return Promise.resolve();
+      if (drainHeld()) group.commit();
       closing = true;
       clearInterval(retry);
       disk.stop();

@@ -12,6 +12,11 @@
  * takes the traffic back. Every switch is logged and counted. Several batches are in flight
  * at once; the highest priority with a ready batch (full, or its oldest record older than
  * its age bound) always goes first.
+ *
+ * A batch with safety records that has no PUBACK after `safetyHedgeMs` is published on the
+ * next link too (connected for it if need be), without waiting for the PUBACK timeout to
+ * condemn the first: a link that died while idle is otherwise noticed only by that timeout
+ * or the keepalive. The first PUBACK acknowledges the records; the server drops the copy by seq.
  */
 import { EventEmitter } from 'node:events';
 import type { OutboxReader } from '../store/reader.js';
@@ -36,6 +41,8 @@ export interface UplinkOptions {
   readonly batchMaxAgeMs?: Partial<Record<Priority, number>>;
   readonly maxInFlight?: number;
   readonly pubackTimeoutMs?: number;
+  /** A safety batch without PUBACK after this long goes out on the next link too; 0 = never. */
+  readonly safetyHedgeMs?: number;
   /** How long a more preferred link must stay up before traffic moves back to it. */
   readonly holdMs?: number;
   readonly retryMinMs?: number;
@@ -117,7 +124,24 @@ interface InFlight {
   readonly slot: LinkSlot;
   readonly ids: number[];
   readonly noticeIds: number[];
+  /** Publishes of this batch not settled yet (2 once hedged); the first PUBACK settles it. */
+  outstanding: number;
+  done: boolean;
+  /** The link carrying the copy: kept connected until both publishes have settled. */
+  hedgeSlot?: LinkSlot;
 }
+
+/** A safety batch waiting for another link to come up and carry a copy. */
+interface Hedge {
+  readonly id: string;
+  readonly f: InFlight;
+  readonly topic: string;
+  readonly priority: Priority;
+  readonly payload: Buffer;
+}
+
+/** Without a PUBACK within 1 s on a live link (tens to hundreds of ms on LTE), the copy goes out. */
+export const DEFAULT_SAFETY_HEDGE_MS = 1000;
 
 /** A message from the server on `{prefix}/v1/{device}/cmd/#` (signed updates, src/update). */
 export interface DownlinkMessage {
@@ -150,6 +174,9 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
   private refusals = 0;
   private refusedUntil = 0;
   private lastSwitch: SwitchEvent | null = null;
+  private readonly hedges: Hedge[] = [];
+  /** Links carrying a hedged copy: not retired until it settles. */
+  private readonly hedging = new Map<LinkSlot, number>();
 
   constructor(outbox: OutboxReader, opts: UplinkOptions) {
     super();
@@ -259,7 +286,8 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     // it) and, with no active link, everything.
     // With no active link, links are tried in order: one waits while a more preferred one is
     // still connecting, so traffic starts on the preferred link when it works.
-    const limit = this.active ? this.active.index : this.slots.length;
+    // A safety batch waiting for a copy on another link needs every link.
+    const limit = this.active && this.hedges.length === 0 ? this.active.index : this.slots.length;
     for (const s of this.slots) {
       if (s.index >= limit) break;
       if (s.state === 'down' && now >= s.nextAttemptAt) this.connect(s);
@@ -267,13 +295,34 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     }
     // Less preferred links that are no longer needed go once their batches are acknowledged.
     for (const s of this.slots) {
-      if (this.active && s.index > this.active.index && s.conn && ![...this.inflight.values()].some((f) => f.slot === s)) {
+      if (this.active && s.index > this.active.index && s.conn && !this.hedging.has(s) && this.hedges.length === 0 && ![...this.inflight.values()].some((f) => f.slot === s)) {
         const conn = s.conn;
         this.retire(s, conn);
         void conn.close({ topic: statusTopic(this.opts.deviceId, s.cfg.name, this.opts.topicPrefix), payload: this.statusPayload(s, 'offline'), retain: true });
       }
     }
+    this.sendHedges();
     this.pump();
+  }
+
+  /** Publishes the waiting safety copies on the first live link other than the one that holds them. */
+  private sendHedges(): void {
+    for (let i = this.hedges.length - 1; i >= 0; i--) {
+      const h = this.hedges[i];
+      if (h.f.done) {
+        this.hedges.splice(i, 1);
+        continue;
+      }
+      const other = this.slots.find((x) => x !== h.f.slot && x.conn?.alive);
+      if (!other?.conn) continue;
+      this.hedges.splice(i, 1);
+      const conn = other.conn;
+      h.f.outstanding++;
+      h.f.hedgeSlot = other;
+      this.hedging.set(other, (this.hedging.get(other) ?? 0) + 1);
+      this.log.warn({ batch: h.id, from: h.f.slot.cfg.name, to: other.cfg.name }, `safety batch without PUBACK on ${h.f.slot.cfg.name} after ${this.opts.safetyHedgeMs ?? DEFAULT_SAFETY_HEDGE_MS} ms: sent on ${other.cfg.name} too`);
+      this.settle(h.id, h.f, h.topic, h.priority, h.payload, conn.publish(h.topic, h.payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000), other);
+    }
   }
 
   private chooseActive(now: number): void {
@@ -447,19 +496,39 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
     if (notices.length > 0) this.noticesInFlight = true;
     const id = `${this.startedAt}-${++this.batchNo}`;
     const payload = encodeBatch(this.opts.deviceId, id, records, notices);
-    const f: InFlight = { slot: s, ids: records.map((r) => r.id), noticeIds: notices.map((n) => n.id) };
+    const f: InFlight = { slot: s, ids: records.map((r) => r.id), noticeIds: notices.map((n) => n.id), outstanding: 1, done: false };
     this.inflight.set(id, f);
     this.counters.sentBatches++;
-    conn
-      .publish(dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000)
+    const topic = dataTopic(this.opts.deviceId, p, this.opts.topicPrefix);
+    this.settle(id, f, topic, p, payload, conn.publish(topic, payload, { properties: { contentType: BATCH_CONTENT_TYPE, payloadFormatIndicator: false } }, this.opts.pubackTimeoutMs ?? 3000), undefined);
+    const hedgeMs = this.opts.safetyHedgeMs ?? DEFAULT_SAFETY_HEDGE_MS;
+    if (p === 'safety' && hedgeMs > 0 && this.slots.length > 1) {
+      setTimeout(() => {
+        if (f.done || this.stopped) return;
+        this.hedges.push({ id, f, topic, priority: p, payload });
+        this.tick();
+      }, hedgeMs).unref();
+    }
+    return true;
+  }
+
+  /** The outcome of one publish of a batch: the first PUBACK acknowledges it, the last failure releases it. */
+  private settle(id: string, f: InFlight, topic: string, priority: Priority, payload: Buffer, publish: Promise<number>, via: LinkSlot | undefined): void {
+    publish
       .then(
         (reasonCode) => {
           if (reasonCode === NO_MATCHING_SUBSCRIBERS) {
+            // Accepted by the broker, received by nobody: not a delivery. The other publish of a
+            // hedged batch may still reach a subscriber; otherwise the records stay stored.
+            this.onUnrouted(via ?? f.slot, topic, f.ids.length);
+            if (f.outstanding > 1 || f.done) return;
+            f.done = true;
             this.outbox.release(f.ids);
             this.outbox.releaseNotices(f.noticeIds);
-            this.onUnrouted(s, dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), f.ids.length);
             return;
           }
+          if (f.done) return;
+          f.done = true;
           try {
             this.outbox.ack(f.ids);
             if (f.noticeIds.length) this.outbox.ackNotices(f.noticeIds);
@@ -470,22 +539,32 @@ export class Uplink extends EventEmitter<{ switch: [SwitchEvent]; acked: [{ reco
           this.refusals = 0;
           this.counters.ackedRecords += f.ids.length;
           this.counters.payloadBytesAcked += payload.length;
-          this.emit('acked', { records: f.ids.length, priority: p });
+          this.emit('acked', { records: f.ids.length, priority });
         },
         (e: unknown) => {
+          const rc = refusalCode(e);
+          if (rc !== undefined) this.onRefused(via ?? f.slot, topic, f.ids.length, rc);
+          else this.log.debug({ batch: id }, `batch not acknowledged: ${errorMessage(e)}`);
+          // The other publish of a hedged batch may still be acknowledged.
+          if (f.outstanding > 1 || f.done) return;
+          f.done = true;
           this.counters.failedBatches++;
           this.outbox.release(f.ids);
           this.outbox.releaseNotices(f.noticeIds);
-          const rc = refusalCode(e);
-          if (rc !== undefined) this.onRefused(s, dataTopic(this.opts.deviceId, p, this.opts.topicPrefix), f.ids.length, rc);
-          else this.log.debug({ batch: id }, `batch not acknowledged: ${errorMessage(e)}`);
         },
       )
       .finally(() => {
-        if (f.noticeIds.length) this.noticesInFlight = false;
-        this.inflight.delete(id);
+        const slot = f.hedgeSlot;
+        if (--f.outstanding === 0 && slot) {
+          const n = (this.hedging.get(slot) ?? 1) - 1;
+          if (n > 0) this.hedging.set(slot, n);
+          else this.hedging.delete(slot);
+        }
+        if (f.done && this.inflight.get(id) === f) {
+          if (f.noticeIds.length) this.noticesInFlight = false;
+          this.inflight.delete(id);
+        }
         this.notify();
       });
-    return true;
   }
 }
