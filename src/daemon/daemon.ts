@@ -23,6 +23,7 @@ import type { Telemetry } from './telemetry.js';
 import type { StageFactories } from './context.js';
 import { RiderLoop } from './rider-loop.js';
 import type { RecordSink } from '../core/record.js';
+import { LiveView, observeAll } from './live-view.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -71,12 +72,13 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
   else notWired(log, 'source');
   // The rider's records go through the pipeline's append, so its count is the store's.
   const rider: RiderLoop = new RiderLoop(ctx, stages, (): RecordSink | undefined => (outbox ? pipeline : undefined), () => void engine?.resetRide?.());
+  const live = new LiveView({ events: rider.events, fs: () => source?.fs });
   const pipeline = new Pipeline(ctx, {
     source,
     makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
     engine: () => engine,
     outbox: () => outbox,
-    observer: rider,
+    observer: observeAll(rider, live),
   });
   const lifecycle = new Lifecycle({
     log: log.child({ mod: 'lifecycle' }),
@@ -93,6 +95,7 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     clock: ctx.clock,
     state: () => lifecycle.state,
     events: rider.events,
+    live,
     info: {
       version: packageVersion(),
       device: config.device.id,
