@@ -6,7 +6,7 @@
  *   fetch /live/trend (on load, reconnect)┴─ heart ─▶ trend (heart rate and RMSSD over the ride)
  *
  * The strip canvas says what it drew (data-beats: source sample indices, data-x0-sample,
- * data-samples-per-px), so a test can find each marker's pixel column from the beats alone.
+ * data-samples-per-px, and data-start-sample, the first sample it holds), so a test can find each marker's pixel column from the beats alone.
  * Pause (button or space) freezes the drawing, not the data.
  */
 export const LIVE_PAGE_HTML = `<!doctype html>
@@ -16,14 +16,15 @@ export const LIVE_PAGE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>motobio live</title>
 <style>
-  body { margin: 0; background: #101418; color: #d8dee4; font: 15px/1.35 system-ui, sans-serif; }
+  body { margin: 0; background: #101418; color: #d8dee4; font: 15px/20px system-ui, sans-serif; }
   header { display: flex; flex-wrap: wrap; gap: 18px; align-items: baseline; padding: 10px 14px; }
-  .big { font-size: 34px; font-weight: 600; }
+  .big { font-size: 34px; line-height: 40px; font-weight: 600; }
   .warn { color: #101418; background: #ffb000; padding: 0 6px; border-radius: 3px; font-weight: 600; }
   .muted { color: #8a96a3; }
   canvas { display: block; margin: 4px 14px; background: #0a0d10; }
-  button { font: inherit; }
-  h2 { font-size: 14px; font-weight: 500; margin: 10px 14px 0; color: #8a96a3; }
+  button { font: inherit; height: 28px; }
+  /* Whole-pixel layout: the strip's pixels are where its data attributes say. */
+  h2 { font-size: 14px; line-height: 20px; font-weight: 500; margin: 10px 14px 0; color: #8a96a3; }
 </style>
 </head>
 <body>
@@ -105,6 +106,7 @@ function drawStrip() {
   sctx.stroke();
   strip.dataset.beats = drawn.join(",");
   strip.dataset.x0Sample = String(x0);
+  strip.dataset.startSample = String(start);
   strip.dataset.samplesPerPx = String(spp);
   strip.dataset.fs = String(fs);
 }
