@@ -23,6 +23,13 @@ const RECORDING = join(REPO, 'src', 'sources', 'recordings', 'drive05-ecg-5min')
 const CHROMIUM = '/usr/bin/chromium';
 const MARK = [0xff, 0x00, 0x40];
 
+/** What the test reads of the strip canvas inside the page (the project has no DOM types). */
+interface CanvasLike {
+  readonly dataset: Record<string, string | undefined>;
+  readonly width: number;
+  readonly height: number;
+}
+
 let dir: ReturnType<typeof tempDir>;
 let port: number;
 let base: string;
@@ -88,7 +95,10 @@ describe('live page (GET /live) in headless Chromium', () => {
     await waitFor(
       'the page to fill its strip and draw 6 beats',
       async () =>
-        strip.evaluate((el: HTMLCanvasElement) => Number(el.dataset['startSample']) <= Number(el.dataset['x0Sample']) && (el.dataset['beats'] ?? '').split(',').filter(Boolean).length >= 6),
+        strip.evaluate((e: unknown) => {
+          const el = e as CanvasLike;
+          return Number(el.dataset['startSample']) <= Number(el.dataset['x0Sample']) && (el.dataset['beats'] ?? '').split(',').filter(Boolean).length >= 6;
+        }),
       40_000,
       200,
     );
@@ -96,12 +106,15 @@ describe('live page (GET /live) in headless Chromium', () => {
     await page.click('#pause');
     expect(await page.getAttribute('body', 'data-paused')).toBe('true');
     // A frame may have been under way when the click landed: let it finish, then read what stays.
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-    const a = await strip.evaluate((el: HTMLCanvasElement) => ({ ...el.dataset, width: el.width, height: el.height }));
-    const drawn = (a['beats'] ?? '').split(',').map(Number);
-    const x0 = Number(a['x0Sample']);
-    const spp = Number(a['samplesPerPx']);
-    expect(Number(a['fs'])).toBe(496);
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+    const a = await strip.evaluate((e: unknown) => {
+      const el = e as CanvasLike;
+      return { dataset: { ...el.dataset }, width: el.width, height: el.height };
+    });
+    const drawn = (a.dataset['beats'] ?? '').split(',').map(Number);
+    const x0 = Number(a.dataset['x0Sample']);
+    const spp = Number(a.dataset['samplesPerPx']);
+    expect(Number(a.dataset['fs'])).toBe(496);
     expect(spp).toBeCloseTo((8 * 496) / a.width, 6);
 
     // The beats it drew are the chain's own, and none of the chain's is missing between the first and last drawn.
