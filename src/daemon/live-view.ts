@@ -44,7 +44,8 @@ export interface TrendPoint {
 }
 
 export interface LiveViewOptions {
-  events: EventStream;
+  /** The daemon's event stream, or anything that takes the chunks (a calibration's own strip). */
+  events: Pick<EventStream, 'wants' | 'publish'>;
   /** The source's sample rate (undefined for an RR-only strap, which has no strip). */
   fs: () => number | undefined;
   trendPoints?: number;

@@ -134,6 +134,14 @@ export function renderScreen(m: StripModel, o: ScreenOptions): Screen {
   return { lines, stripTop, stripRows, beats };
 }
 
+/** The strip alone, `rows` high, and its line of beat marks (a calibration's progress). */
+export function renderStrip(m: StripModel, cols: number, rows: number): { rows: string[]; marks: string; beats: number } {
+  const d = drawStrip(m, cols, rows);
+  const marks = Array.from({ length: cols }, () => ' ');
+  for (const b of d.beats) marks[b.col] = BEAT_MARK;
+  return { rows: d.rows, marks: marks.join(''), beats: d.beats.length };
+}
+
 function drawStrip(m: StripModel, cols: number, stripRows: number): { rows: string[]; beats: { sample: number; col: number }[] } {
   const dotsX = cols * 2;
   const dotsY = stripRows * 4;
