@@ -5,7 +5,8 @@
  * the record's own reference beats (the cardiologists' annotations, not the chain's output),
  * each under its R peak in the braille.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,13 +16,71 @@ import { BEAT_MARK } from '../../src/cli/watch/screen.js';
 import { beatSamples, readAnnotations } from '../../src/sources/wfdb/annotations.js';
 import { PtyPair, PtyWriter } from '../helpers/pty.js';
 import { feed, loadRecording, MITDB_118, TEST_ADC } from '../sources/serial-feed.js';
+import { REPO, waitFor } from '../daemon/helpers.js';
+import { DEFAULT_ADC } from '../../src/sources/serial/adc.js';
+
+const MAIN = join(REPO, 'dist', 'src', 'cli', 'main.js');
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+async function fedPty(counts: ArrayLike<number>, fs: number): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'motobio-calstrip-'));
+  const pair = new PtyPair(dir);
+  await pair.plug();
+  const writer = new PtyWriter(pair.writerPath);
+  await writer.open();
+  const ac = new AbortController();
+  const feeding = feed(writer, counts, { protocol: 'text', fs, speed: 1, signal: ac.signal });
+  cleanups.push(async () => {
+    ac.abort();
+    await feeding;
+    await writer.close();
+    await pair.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return pair.devicePath;
+}
+
 describe('calibration strip', () => {
+  it('is on the technician\'s terminal while `motobio calibrate ecg` runs (tmux, 80x24)', async () => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first`);
+    // The command's own ADC scaling (10-bit AD8232 board): it has no option for another.
+    const rec = loadRecording(MITDB_118, DEFAULT_ADC);
+    const device = await fedPty(rec.counts, rec.fs);
+    const out = mkdtempSync(join(tmpdir(), 'motobio-calstrip-out-'));
+    const socket = `motobio-cal-${process.pid}`;
+    const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: { ...process.env, LANG: 'C.UTF-8' } });
+    cleanups.push(() => {
+      try {
+        // kill-server leaves its socket file behind.
+        const path = tmux('display-message', '-p', '#{socket_path}').trim();
+        tmux('kill-server');
+        rmSync(path, { force: true });
+      } catch {
+        // Already gone.
+      }
+      rmSync(out, { recursive: true, force: true });
+    });
+    tmux('new-session', '-d', '-s', 'cal', '-x', '80', '-y', '24', `${process.execPath} ${MAIN} calibrate ecg --device ${device} --fs ${rec.fs} --seconds 12 --dir ${out}; echo CAL_EXIT=$?; sleep 600`);
+    const capture = () => tmux('capture-pane', '-p', '-t', 'cal');
+    // While it measures: a strip with marks, and the reading under it (redrawn in place, not scrolled).
+    const screen = await waitFor(
+      'the strip during the calibration',
+      () => {
+        const t = capture();
+        return (t.match(/[\u2801-\u28ff]/g)?.length ?? 0) > 60 && t.split(BEAT_MARK).length - 1 >= 3 && /\d+ s: heart rate \d+ bpm/.test(t) && !t.includes('CAL_EXIT=') ? t : undefined;
+      },
+      30_000,
+      250,
+    );
+    expect(screen.split('\n').filter((l) => /\d+ s: heart rate/.test(l)).length, screen).toBe(1);
+    await waitFor('the calibration to end', () => capture().includes('CAL_EXIT='), 40_000, 250);
+    expect(capture()).toMatch(/result +(PASS|FAIL)/);
+  }, 90_000);
+
   it('fills while the calibration measures and marks the record’s own beats', async () => {
     const rec = loadRecording(MITDB_118, TEST_ADC);
     const dir = mkdtempSync(join(tmpdir(), 'motobio-calstrip-'));

@@ -11,7 +11,7 @@
  *   ends it with status 0 on the main screen with the cursor back.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
@@ -168,7 +168,10 @@ describe('motobio watch in tmux (80x24)', () => {
   const capture = () => tmux('capture-pane', '-p', '-t', 'watch');
   afterAll(() => {
     try {
+      // kill-server leaves its socket file behind.
+      const path = tmux('display-message', '-p', '#{socket_path}').trim();
       tmux('kill-server');
+      rmSync(path, { force: true });
     } catch {
       // Already gone.
     }
