@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MotobioError } from '../util/errors.js';
 import type { SourceOptions } from '../sources/factory.js';
+import type { FeedOutput } from '../sources/feed.js';
 import type { Beat } from '../signal/types.js';
 import { median } from '../signal/rr.js';
 import { SENSOR_ID_PATTERN, sensorIdFor, validateCalibration, type CalibrationProfile } from './profile.js';
@@ -32,6 +33,8 @@ export interface CalibrationOptions extends SourceOptions {
   readonly dir?: string;
   readonly clockSynchronized?: boolean;
   readonly onProgress?: (p: CalibrationProgress) => void;
+  /** Each chunk through the chain with the source's rate, for a live strip (src/cli/watch/calibration-strip.ts). */
+  readonly onChunk?: (o: FeedOutput, fs: number | undefined) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -68,6 +71,7 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
   const sensorId = o.sensorId ?? sensorIdFor(o.device);
   if (!SENSOR_ID_PATTERN.test(sensorId)) throw new MotobioError('USAGE', `calibrate ecg: "${sensorId}" is not a valid sensor id (letters, digits, ".", "_" or "-")`);
   const progress = o.onProgress ?? (() => undefined);
+  const onChunk = o.onChunk;
   const { parseDevice, createSource } = await import('../sources/factory.js');
   const { EcgChain } = await import('../signal/chain.js');
   const { SourceFeed } = await import('../sources/feed.js');
@@ -94,6 +98,7 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
         kept.push(o.mv[i]);
       }
       beats.push(...o.out.beats);
+      onChunk?.(o, source.fs);
     },
   );
   feed.attach();

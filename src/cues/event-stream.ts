@@ -24,9 +24,36 @@ export interface StreamEvents {
   heart: { monoMs: number; hrBpm: number | null; quality: number | null; leadOff: boolean; rmssdMs?: number | null };
   /** What became of a cue (played, interrupted, dropped, muted). */
   cue: CueDelivery;
+  /** A piece of the ECG strip and the beats found since the last one (src/daemon/live-view.ts); only when asked for. */
+  ecg: EcgStripChunk;
 }
 export type StreamEventType = keyof StreamEvents;
 export const STREAM_EVENT_TYPES: readonly StreamEventType[] = ['decision', 'safety', 'heart', 'cue'];
+/**
+ * Sent only to clients that name them in ?types= (a phone app asking for everything does not
+ * get a few kB/s of ECG), without an id and outside the replay ring: a strip is only worth
+ * seeing live, and it must not push the decisions a reconnecting app needs out of the ring.
+ */
+export const LIVE_EVENT_TYPES: readonly StreamEventType[] = ['ecg'];
+
+/** docs/events.md, "ecg". */
+export interface EcgStripChunk {
+  /** The source's sample rate, Hz (the beats' timeline). */
+  fs: number;
+  /** The strip's rate, Hz (fs / decimation). */
+  rateHz: number;
+  /** Source sample index of values[0]'s first sample; values[i] covers source samples start + i*fs/rateHz onwards. */
+  start: number;
+  /** Strip values, mV (block means), null where the sensor flagged lead-off. */
+  values: (number | null)[];
+  /** R peaks found since the last chunk, as source sample indices (they may fall in earlier chunks: the detector reports with delay). */
+  beats: number[];
+  /** Heart rate over the last 10 s of beats, bpm (null without). */
+  hrBpm: number | null;
+  /** The latest signal-quality window, 0..1 (null before the first). */
+  quality: number | null;
+  leadOff: boolean;
+}
 
 export interface EventStreamOptions {
   log: Logger;
@@ -69,7 +96,18 @@ export class EventStream {
     return this.clientSet.size;
   }
 
+  /** Whether any client would receive `type` (the live view does no work for nobody). */
+  wants(type: StreamEventType): boolean {
+    for (const c of this.clientSet) if (c.types.has(type)) return true;
+    return false;
+  }
+
   publish<T extends StreamEventType>(type: T, data: StreamEvents[T]): void {
+    if (LIVE_EVENT_TYPES.includes(type)) {
+      const frame = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+      for (const c of this.clientSet) if (c.types.has(type)) this.send(c, frame);
+      return;
+    }
     const id = this.nextId++;
     const frame = `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
     this.ring.push({ id, type, frame });
@@ -91,8 +129,8 @@ export class EventStream {
     const asked = url.searchParams.get('types');
     const types = new Set<StreamEventType>();
     for (const t of asked ? asked.split(',') : STREAM_EVENT_TYPES) {
-      if (!(STREAM_EVENT_TYPES as readonly string[]).includes(t)) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end(`unknown event type "${t}"; use any of ${STREAM_EVENT_TYPES.join(', ')}\n`);
+      if (![...STREAM_EVENT_TYPES, ...LIVE_EVENT_TYPES].includes(t as StreamEventType)) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end(`unknown event type "${t}"; use any of ${[...STREAM_EVENT_TYPES, ...LIVE_EVENT_TYPES].join(', ')}\n`);
         return;
       }
       types.add(t as StreamEventType);

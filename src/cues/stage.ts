@@ -12,8 +12,8 @@
  * reported (status, alarm, log, a status record) and the daemon goes on deciding and storing.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Component } from '../daemon/lifecycle.js';
-import type { ComponentStatus } from '../daemon/telemetry.js';
+import type { Component } from '../core/component.js';
+import type { ComponentStatus } from '../core/telemetry-sink.js';
 import { Backoff, sleep } from '../sources/backoff.js';
 import { errorMessage } from '../util/errors.js';
 import { moduleLogger, type Logger } from '../util/log.js';

@@ -2,7 +2,7 @@
  * The `cues:` line of `motobio status`, from the status the cue stage publishes
  * (components.cues): output state, language, broken prompts and the last cue.
  */
-import type { ComponentStatus } from '../daemon/telemetry.js';
+import type { ComponentStatus } from '../core/telemetry-sink.js';
 
 export function formatCueLine(c: ComponentStatus | undefined): string {
   if (!c) return 'cues:      no status yet';

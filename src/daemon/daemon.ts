@@ -11,7 +11,7 @@ import type { Logger } from '../util/log.js';
 import type { EcgSource } from '../sources/types.js';
 import { Lifecycle, STOP_RANK, type Component } from './lifecycle.js';
 import { HealthServer } from './health.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, fanOut } from './pipeline.js';
 import { packageVersion } from '../core/package.js';
 import type { StageContext } from '../core/context.js';
 import type { DecisionStage } from '../inference/stage.js';
@@ -23,7 +23,8 @@ import type { Telemetry } from './telemetry.js';
 import type { StageFactories } from './context.js';
 import { RiderLoop } from './rider-loop.js';
 import type { RecordSink } from '../core/record.js';
-import { UnitReport, fanOut } from '../report/unit-report.js';
+import { UnitReport } from '../report/unit-report.js';
+import { LiveView } from './live-view.js';
 
 export interface Daemon {
   readonly lifecycle: Lifecycle;
@@ -82,12 +83,13 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     append: (r): unknown => pipeline.append(r),
     onLatency: (fn) => telemetry.onLatency(fn),
   });
+  const live = new LiveView({ events: rider.events, fs: () => source?.fs });
   const pipeline = new Pipeline(ctx, {
     source,
     makeChain: stages.chain ? (fs) => stages.chain!(ctx, fs) : undefined,
     engine: () => engine,
     outbox: () => outbox,
-    observer: fanOut(rider, report),
+    observer: fanOut(rider, report, live),
   });
   const lifecycle = new Lifecycle({
     log: log.child({ mod: 'lifecycle' }),
@@ -104,6 +106,7 @@ export async function buildDaemon(options: BuildOptions): Promise<Daemon> {
     clock: ctx.clock,
     state: () => lifecycle.state,
     events: rider.events,
+    live,
     info: {
       version: packageVersion(),
       device: config.device.id,

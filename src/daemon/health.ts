@@ -5,6 +5,8 @@
  *   GET /healthz  200 "ok" while running, 503 with the state otherwise
  *   GET /status   JSON: lifecycle state, clock, components, counters, links, last errors
  *   GET /metrics  Prometheus text (prom-client)
+ *   GET /events   Server-Sent Events (src/cues/event-stream.ts)
+ *   GET /live     the live view's page, /live/trend its heart rate and HRV (./live-view.ts)
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +37,8 @@ export interface HealthServerOptions {
   state: () => LifecycleState;
   /** Server-Sent Events for a dash display or the rider's phone (docs/events.md). */
   events?: { handle(req: IncomingMessage, res: ServerResponse): void };
+  /** The live view's page and trend (./live-view.ts). */
+  live?: { handle(req: IncomingMessage, res: ServerResponse): void };
   info: { version: string; device: string; startedAtMs: number; configFile: string | undefined; source: string; links: readonly string[] };
 }
 
@@ -130,8 +134,17 @@ export class HealthServer implements Component {
         }
         res.writeHead(404, { 'content-type': 'text/plain' }).end('no event stream in this daemon\n');
         return;
+      case '/live':
+      case '/live/':
+      case '/live/trend':
+        if (this.options.live) {
+          this.options.live.handle(req, res);
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('no live view in this daemon\n');
+        return;
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /status, /metrics or /events\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /status, /metrics, /events or /live\n');
     }
   }
 }

@@ -12,15 +12,12 @@
  *           what it can, and the process exits 1 so systemd's Restart=on-failure restarts it.
  *           It never carries on in an unknown state.
  */
+import type { Component } from '../core/component.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import type { Notifier } from './sd-notify.js';
 
-export interface Component {
-  readonly name: string;
-  start(signal: AbortSignal): Promise<void>;
-  stop(): Promise<void>;
-}
+export type { Component } from '../core/component.js';
 
 export const STOP_RANK = { source: 0, pipeline: 1, store: 2, uplink: 3, health: 4 } as const;
 export const STOP_DEADLINE_MS = 5000;

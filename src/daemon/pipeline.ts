@@ -46,6 +46,21 @@ export interface PipelineObserver {
   decision?(d: Decision, stamp: Stamp, seq: number | undefined, features: SignalFeatures): void;
 }
 
+/** One observer made of several (the rider loop, the unit report, the live view), called in order. */
+export function fanOut(...observers: readonly PipelineObserver[]): PipelineObserver {
+  return {
+    chunk: (o) => {
+      for (const x of observers) x.chunk?.(o);
+    },
+    features: (f, stamp) => {
+      for (const x of observers) x.features?.(f, stamp);
+    },
+    decision: (d, stamp, seq, features) => {
+      for (const x of observers) x.decision?.(d, stamp, seq, features);
+    },
+  };
+}
+
 export interface PipelineParts {
   source: EcgSource | undefined;
   makeChain: ((fs: number | undefined) => SignalChain) | undefined;

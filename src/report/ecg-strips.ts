@@ -18,7 +18,6 @@
 import { performance } from 'node:perf_hooks';
 import type { StageContext } from '../core/context.js';
 import type { OutboundRecord } from '../core/record.js';
-import type { PipelineObserver } from '../daemon/pipeline.js';
 import type { Decision } from '../inference/stage.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { FeedOutput } from '../sources/feed.js';
@@ -53,7 +52,7 @@ interface OpenStrip {
   readonly why: string;
 }
 
-export class EcgStrips implements PipelineObserver {
+export class EcgStrips {
   private readonly log: Logger;
   private fs: number | undefined;
   private ring: Float64Array | undefined;

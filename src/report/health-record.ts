@@ -21,7 +21,6 @@ import type { StageContext } from '../core/context.js';
 import type { OutboundRecord } from '../core/record.js';
 import { PRIORITIES } from '../core/record.js';
 import { packageVersion } from '../core/package.js';
-import type { PipelineObserver } from '../daemon/pipeline.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { FeedOutput } from '../sources/feed.js';
 import type { EcgSource } from '../sources/types.js';
@@ -89,7 +88,7 @@ export function socTemperatureC(dir = '/sys/class/thermal'): number | null {
   return t === null ? null : Math.round(t * 10) / 10;
 }
 
-export class HealthReport implements PipelineObserver {
+export class HealthReport {
   private readonly log: Logger;
   private readonly periodMs: number;
   private nextS: number | undefined;

@@ -10,8 +10,7 @@ import { dirname } from 'node:path';
 import type { Stamp } from '../core/clock.js';
 import type { StageContext } from '../core/context.js';
 import type { OutboundRecord } from '../core/record.js';
-import type { Component } from '../daemon/lifecycle.js';
-import type { PipelineObserver } from '../daemon/pipeline.js';
+import type { Component } from '../core/component.js';
 import type { Decision } from '../inference/stage.js';
 import type { SignalFeatures } from '../signal/types.js';
 import type { FeedOutput } from '../sources/feed.js';
@@ -34,7 +33,7 @@ export interface UnitReportParts {
   readonly thermalDir?: string;
 }
 
-export class UnitReport implements PipelineObserver {
+export class UnitReport {
   readonly health: HealthReport;
   readonly strips: EcgStrips;
   readonly settings: ReportSettings;
@@ -85,13 +84,4 @@ export class UnitReport implements PipelineObserver {
       },
     };
   }
-}
-
-/** One observer that hands each event to several, in order. */
-export function fanOut(...observers: PipelineObserver[]): PipelineObserver {
-  return {
-    chunk: (o) => observers.forEach((x) => x.chunk?.(o)),
-    features: (f, s) => observers.forEach((x) => x.features?.(f, s)),
-    decision: (d, s, q, f) => observers.forEach((x) => x.decision?.(d, s, q, f)),
-  };
 }

@@ -45,6 +45,9 @@ export async function run(argv: string[]): Promise<number> {
   const { runCalibration } = await import('../../calibration/session.js');
   // Where the daemon reads profiles from: calibration_dir of the configuration in force.
   const dir = values.dir ?? (await import('../../config/in-force.js')).configInForce(values.config !== undefined ? { file: values.config } : {}).config.calibration_dir;
+  // The strip as it runs, for a person at a terminal (not in --json, not into a file or pipe).
+  const strip = !values.json && process.stdout.isTTY ? (await import('../watch/calibration-strip.js')).calibrationStrip() : undefined;
+  let shown = 0;
   const r = await runCalibration({
     device: values.device,
     seconds: numberOption(cmd, 'seconds', values.seconds, 60),
@@ -56,8 +59,19 @@ export async function run(argv: string[]): Promise<number> {
     ...(values['reference-hr'] !== undefined ? { referenceHrBpm: numberOption(cmd, 'reference-hr', values['reference-hr'], 0) } : {}),
     ...(values.baud !== undefined ? { baud: numberOption(cmd, 'baud', values.baud, 115200) } : {}),
     ...(values.fs !== undefined ? { fs: numberOption(cmd, 'fs', values.fs, 250) } : {}),
+    ...(strip ? { onChunk: (o, fs) => strip.chunk(o, fs) } : {}),
     onProgress: (p) => {
-      if (!values.json) process.stdout.write(`[${p.elapsedS.toFixed(0).padStart(3)} s] ${p.message}\n`);
+      if (values.json) return;
+      const line = `[${p.elapsedS.toFixed(0).padStart(3)} s] ${p.message}\n`;
+      // On a terminal the strip and the latest reading are redrawn in place each second.
+      const block = strip && p.step === 'measure' ? strip.lines(Math.min(process.stdout.columns || 80, 100), 6) : [];
+      if (block.length === 0) {
+        shown = 0;
+        process.stdout.write(line);
+        return;
+      }
+      process.stdout.write(`${shown > 0 ? `\x1b[${shown}A\r\x1b[J` : ''}${block.join('\n')}\n${line}`);
+      shown = block.length + 1;
     },
   });
   const p = r.profile;
