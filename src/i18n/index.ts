@@ -44,3 +44,13 @@ export function alarmText(code: string, lang: Lang, fallback?: string): string {
   const text = key === undefined ? undefined : messages(lang)[key];
   return typeof text === 'string' ? text : (fallback ?? code);
 }
+
+/**
+ * A catalogue entry looked up by a key built at run time (`pair.fix.${code}`): a string as it
+ * is, a function called with the figures. Figures a function does not use are ignored.
+ */
+export function render(m: Catalogue, key: string, params: Readonly<Record<string, string | number>> = {}): string {
+  const v = (m as unknown as Record<string, string | ((p: Readonly<Record<string, string | number>>) => string) | undefined>)[key];
+  if (v === undefined) return key;
+  return typeof v === 'function' ? v(params) : v;
+}
