@@ -41,6 +41,15 @@ export interface CommandRunner {
 
 const MAX_OUTPUT = 64 * 1024;
 
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
 export function systemRunner(env: NodeJS.ProcessEnv = process.env): CommandRunner {
   const which = (name: string): string | undefined => {
     for (const dir of (env['PATH'] ?? '').split(delimiter)) {
@@ -64,7 +73,8 @@ export function systemRunner(env: NodeJS.ProcessEnv = process.env): CommandRunne
       const file = cmd === undefined ? undefined : which(cmd);
       if (file === undefined) return Promise.resolve({ code: null, stdout: '', stderr: '', timedOut: false, missing: true });
       return new Promise((resolve) => {
-        const child = spawn(file, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+        // Its own process group, so a timeout also ends what it started (a shell's sleep holding the pipes).
+        const child = spawn(file, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         let stdout = '';
         let stderr = '';
         let timedOut = false;
@@ -72,7 +82,7 @@ export function systemRunner(env: NodeJS.ProcessEnv = process.env): CommandRunne
         child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr.length < MAX_OUTPUT && (stderr += d)));
         const timer = setTimeout(() => {
           timedOut = true;
-          child.kill('SIGKILL');
+          killGroup(child.pid, 'SIGKILL');
         }, c.timeoutMs);
         child.on('error', (e) => {
           clearTimeout(timer);
@@ -87,7 +97,7 @@ export function systemRunner(env: NodeJS.ProcessEnv = process.env): CommandRunne
     start(argv) {
       const [cmd, ...args] = argv;
       const file = (cmd === undefined ? undefined : which(cmd)) ?? cmd ?? 'false';
-      const child = spawn(file, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let out = '';
       let status: number | null | undefined;
       const append = (d: string): void => void (out.length < MAX_OUTPUT && (out += d));
@@ -108,8 +118,8 @@ export function systemRunner(env: NodeJS.ProcessEnv = process.env): CommandRunne
         exited: () => status,
         output: () => out.trim(),
         async stop() {
-          if (status === undefined) child.kill('SIGTERM');
-          const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+          if (status === undefined) killGroup(child.pid, 'SIGTERM');
+          const t = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 2000);
           await closed;
           clearTimeout(t);
         },
