@@ -47,7 +47,7 @@ export function takeLangFlag(argv: readonly string[]): { argv: string[]; lang?: 
   const rest: string[] = [];
   let lang: Lang | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (a === '--') {
       rest.push(...argv.slice(i));
       break;
