@@ -177,6 +177,15 @@ export const en = {
   'cal.qrs': (p: { mv: number; normal: boolean }) => `${p.mv} mV, polarity ${p.normal ? 'normal' : 'inverted (corrected in software)'}`,
   'cal.hr': (p: { hr: string; reference: string | null; quality: number }) => `${p.hr}${p.reference !== null ? ` (reference ${p.reference})` : ''}; quality ${p.quality}`,
 
+  // motobio watch (the live view): labels of the strip's status line
+  'watch.hr': 'heart rate',
+  'watch.quality': 'signal quality',
+  'watch.leadOff': 'LEADS OFF: check the electrodes',
+  'watch.rate': 'source rate',
+  'watch.waiting': 'waiting for the signal',
+  'watch.beats': 'beats',
+  'watch.quit': 'q or Ctrl-C to quit',
+
   // alarms (src/core/alarms.ts): what is wrong and what to do, for /status readers
   'alarm.DISK_LOW': 'the disk under the store is nearly full: the store evicts its lowest-priority records. Free space on that filesystem or lower store.disk_budget_mb.',
   'alarm.DISK_FULL': 'the disk is full: records wait in memory until there is room. Free space on that filesystem or lower store.disk_budget_mb.',

@@ -172,6 +172,14 @@ export const es: Catalogue = {
   'cal.qrs': (p) => `${p.mv} mV, polaridad ${p.normal ? 'normal' : 'invertida (corregida por software)'}`,
   'cal.hr': (p) => `${p.hr}${p.reference !== null ? ` (referencia ${p.reference})` : ''}; calidad de señal ${p.quality}`,
 
+  'watch.hr': 'frecuencia cardiaca',
+  'watch.quality': 'calidad de señal',
+  'watch.leadOff': 'ELECTRODOS SUELTOS: revise los electrodos',
+  'watch.rate': 'frecuencia del sensor',
+  'watch.waiting': 'esperando la señal',
+  'watch.beats': 'latidos',
+  'watch.quit': 'q o Ctrl-C para salir',
+
   'alarm.DISK_LOW': 'el disco del almacén está casi lleno: el almacén descarta sus registros de menor prioridad. Libere espacio en ese sistema de archivos o reduzca store.disk_budget_mb.',
   'alarm.DISK_FULL': 'el disco está lleno: los registros esperan en memoria hasta que haya sitio. Libere espacio en ese sistema de archivos o reduzca store.disk_budget_mb.',
   'alarm.STORE_CORRUPT_REPLACED':

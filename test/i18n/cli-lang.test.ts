@@ -5,7 +5,8 @@
  * a sensor that is not there, an HC-05 address mistyped, a daemon that is not running.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../daemon/helpers.js';
@@ -110,6 +111,20 @@ describe('motobio in Spanish and English', () => {
     expect(ja.stdout).toBe(jb.stdout);
     expect(JSON.parse(ja.stdout)).toMatchObject({ running: false, url });
   });
+
+  it('calibrate ecg on a port that is not there: the summary in Spanish, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'motobio-cal-es-'));
+    try {
+      const r = cli(['calibrate', 'ecg', '--device', '/nonexistent', '--seconds', '10', '--dir', dir], { LANG: 'es_ES.UTF-8' });
+      expect(r.status).toBe(1);
+      expect(r.stdout).toContain('conectando con /nonexistent');
+      expect(r.stdout).toMatch(/^frecuencia de muestreo +250 Hz medidos, 250 Hz nominales$/m);
+      expect(r.stdout).toMatch(/^electrodos sueltos +nunca$/m);
+      expect(r.stdout).toMatch(/^resultado +NO APTO: /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('a --lang the CLI does not speak is a usage error that names the choices', () => {
     const r = cli(['--lang', 'fr', 'status']);
