@@ -40,6 +40,12 @@ async function listCommands(group?: string): Promise<string> {
 const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
 
 export async function main(argv: string[]): Promise<number> {
+  // --lang es|en, anywhere: the technician's language for every command (src/i18n), handed
+  // down in MOTOBIO_LANG so commands' own option parsers never see it.
+  const { takeLangFlag, LANG_ENV } = await import('../i18n/lang.js');
+  const taken = takeLangFlag(argv);
+  if (taken.lang !== undefined) process.env[LANG_ENV] = taken.lang;
+  argv = taken.argv;
   const [first, second, ...rest] = argv;
   if (first === undefined || isHelp(first)) {
     process.stdout.write(`usage: motobio <command> [options]\n       motobio --version\n\ncommands:\n${await listCommands()}\n\n"motobio <command> --help" tells more about each.\n`);

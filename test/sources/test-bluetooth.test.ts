@@ -109,7 +109,7 @@ describe('motobio test bluetooth', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const r = await runBluetoothTest({ device: 'HC-05', seconds: 1, devDir: dir });
     expect(r.pass).toBe(false);
-    expect(r.reason).toMatch(/Bluetooth Classic serial module.*rfcomm bind 0 <address>.*--device \/dev\/rfcomm0/);
+    expect(r.reason).toMatch(/Bluetooth Classic serial module.*motobio pair hc05 <address>.*--device \/dev\/rfcomm-motobio/);
   });
 
   it('has a thin CLI: help, usage errors, and a FAIL exit status without an adapter or strap', async () => {

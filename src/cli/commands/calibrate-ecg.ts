@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { numberOption, parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
+import { cliLang, messages } from '../../i18n/index.js';
 
 export const summary = 'guided calibration of an ECG sensor; writes calibration/<sensor-id>.json';
 
@@ -62,7 +63,9 @@ export async function run(argv: string[]): Promise<number> {
     ...(strip ? { onChunk: (o, fs) => strip.chunk(o, fs) } : {}),
     onProgress: (p) => {
       if (values.json) return;
-      const line = `[${p.elapsedS.toFixed(0).padStart(3)} s] ${p.message}\n`;
+      const t = messages(cliLang());
+      const text = p.step === 'connect' ? t['cal.progress.connect']({ device: values.device ?? '' }) : p.step === 'analyse' ? t['cal.progress.analyse'] : p.message;
+      const line = `[${p.elapsedS.toFixed(0).padStart(3)} s] ${text}\n`;
       // On a terminal the strip and the latest reading are redrawn in place each second.
       const block = strip && p.step === 'measure' ? strip.lines(Math.min(process.stdout.columns || 80, 100), 6) : [];
       if (block.length === 0) {
@@ -78,20 +81,20 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify({ ...p, file: r.file ?? null })}\n`);
   else {
     const m = p.measured;
-    process.stdout.write(
-      [
-        '',
-        `sensor        ${p.sensor_id} (${p.sensor.device})`,
-        `sample rate   ${m.fs_measured_hz} Hz measured, ${m.fs_nominal_hz} Hz nominal`,
-        `lead-off      ${m.lead_off ? 'seen' : 'never'}`,
-        `baseline      ${m.baseline_mv} mV; noise floor ${m.noise_floor_uv_rms} µV rms`,
-        `QRS           ${m.amplitude_mv} mV, polarity ${m.polarity === 1 ? 'normal' : 'inverted (corrected in software)'}`,
-        `heart rate    ${m.hr_bpm === null ? '-' : `${m.hr_bpm} bpm`}${m.hr_reference_bpm != null ? ` (reference ${m.hr_reference_bpm})` : ''}; quality ${m.quality}`,
-        `result        ${p.result.toUpperCase()}${p.reasons.length ? `: ${p.reasons.join('; ')}` : ''}`,
-        r.file ? `profile       ${r.file}` : '',
-        '',
-      ].join('\n'),
-    );
+    const t = messages(cliLang());
+    const rows: [string, string][] = [
+      [t['cal.row.sensor'], `${p.sensor_id} (${p.sensor.device})`],
+      [t['cal.row.rate'], t['cal.rate']({ measured: m.fs_measured_hz, nominal: m.fs_nominal_hz })],
+      [t['cal.row.leadOff'], m.lead_off ? t['cal.leadOff.seen'] : t['cal.leadOff.never']],
+      [t['cal.row.baseline'], t['cal.baseline']({ mv: m.baseline_mv, uv: m.noise_floor_uv_rms })],
+      [t['cal.row.qrs'], t['cal.qrs']({ mv: m.amplitude_mv, normal: m.polarity === 1 })],
+      [t['cal.row.hr'], t['cal.hr']({ hr: m.hr_bpm === null ? '-' : `${m.hr_bpm} bpm`, reference: m.hr_reference_bpm != null ? String(m.hr_reference_bpm) : null, quality: m.quality })],
+      // The reasons are the profile's own (English, kept in the audit trail as written).
+      [t['cal.row.result'], `${p.result === 'pass' ? t['word.pass'] : t['word.fail']}${p.reasons.length ? `: ${p.reasons.join('; ')}` : ''}`],
+      ...(r.file ? [[t['cal.row.profile'], r.file] as [string, string]] : []),
+    ];
+    const width = Math.max(14, ...rows.map(([k]) => k.length + 2));
+    process.stdout.write(['', ...rows.map(([k, v]) => `${k.padEnd(width)}${v}`), '', ''].join('\n'));
   }
   return p.result === 'pass' ? 0 : 1;
 }

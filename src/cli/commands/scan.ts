@@ -6,6 +6,7 @@
  */
 import { numberOption, parseCommandArgs } from '../args.js';
 import { errorMessage } from '../../util/errors.js';
+import { cliLang, messages, type Lang } from '../../i18n/index.js';
 import type { NobleFactory, NoblePeripheral } from '../../sources/ble/noble.js';
 import type { SerialPortInfo } from '../../sources/serial/ports.js';
 
@@ -81,17 +82,16 @@ export async function runScan(o: ScanOptions = {}): Promise<ScanResult> {
   };
 }
 
-const KIND_LABEL: Record<BleKind, string> = { 'polar-ecg': 'Polar H10 (raw ECG)', 'heart-rate': 'heart-rate strap (RR)', other: 'other' };
-
-export function formatScan(r: ScanResult): string {
-  const lines = ['serial ports:'];
-  if (r.serial.length === 0) lines.push('  none found (plug in the USB-UART, or bind the HC-05: "rfcomm bind 0 <address>")');
+export function formatScan(r: ScanResult, lang: Lang = 'en'): string {
+  const m = messages(lang);
+  const lines = [m['scan.serial']];
+  if (r.serial.length === 0) lines.push(`  ${m['scan.serial.none']}`);
   for (const p of r.serial) lines.push(`  ${p.path.padEnd(18)} ${p.kind}${p.manufacturer ? `  ${p.manufacturer}` : ''}${p.vendorId ? ` ${p.vendorId}:${p.productId ?? '?'}` : ''}`);
   if (r.serialNote) lines.push(`  (${r.serialNote})`);
-  lines.push('bluetooth LE:');
-  if (r.bleError) lines.push(`  not available: ${r.bleError}`);
-  else if (r.ble.length === 0) lines.push('  no devices seen (wear the strap: most sleep when dry)');
-  for (const d of r.ble) lines.push(`  ${d.address.padEnd(18)} ${String(d.rssiDbm).padStart(4)} dBm  ${KIND_LABEL[d.kind].padEnd(22)} ${d.name ?? '(no name)'}`);
+  lines.push(m['scan.ble']);
+  if (r.bleError) lines.push(`  ${m['scan.ble.unavailable']({ error: r.bleError })}`);
+  else if (r.ble.length === 0) lines.push(`  ${m['scan.ble.none']}`);
+  for (const d of r.ble) lines.push(`  ${d.address.padEnd(18)} ${String(d.rssiDbm).padStart(4)} dBm  ${m[`scan.kind.${d.kind}`].padEnd(22)} ${d.name ?? m['scan.noName']}`);
   return lines.join('\n') + '\n';
 }
 
@@ -106,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     const r = await runScan({ seconds: numberOption('scan', 'seconds', values.seconds, DEFAULT_SCAN_SECONDS), signal: ac.signal });
-    process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatScan(r));
+    process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatScan(r, cliLang()));
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

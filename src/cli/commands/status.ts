@@ -8,6 +8,7 @@ import type { DaemonStatus } from '../../daemon/health.js';
 import { errorMessage } from '../../util/errors.js';
 import { parseCommandArgs } from '../args.js';
 import { formatCueLine } from '../../cues/status-line.js';
+import { alarmText, cliLang, messages, type Lang } from '../../i18n/index.js';
 
 export const summary = "show the running daemon's state (--json for scripts)";
 
@@ -51,11 +52,11 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     const why = errorMessage((e as { cause?: unknown }).cause ?? e);
     if (values.json) process.stdout.write(`${JSON.stringify({ running: false, url: base, error: why })}\n`);
-    else process.stderr.write(`motobio is not running: nothing answers on ${base}/status (${why}).\nStart it with "systemctl start motobio" (or "motobio run"); "journalctl -u motobio" shows why it stopped.\n`);
+    else process.stderr.write(`${messages(cliLang())['status.notRunning']({ url: base, why })}\n`);
     return EXIT_NOT_RUNNING;
   }
   if (values.json) process.stdout.write(`${JSON.stringify(status)}\n`);
-  else process.stdout.write(formatStatus(status));
+  else process.stdout.write(formatStatus(status, cliLang()));
   return status.state === 'running' ? 0 : 1;
 }
 
@@ -72,7 +73,7 @@ function kb(bytes: number): string {
   return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-export function formatStatus(s: DaemonStatus): string {
+export function formatStatus(s: DaemonStatus, lang: Lang = 'en'): string {
   const lines: string[] = [];
   lines.push(`motobio ${s.version} on ${s.device}: ${s.state}, up ${duration(s.uptimeS)} (pid ${s.pid})`);
   const clock =
@@ -108,6 +109,7 @@ export function formatStatus(s: DaemonStatus): string {
   const ride = s.components['ride']?.detail as RideDetail | undefined;
   if (ride) lines.push(...rideLines(ride));
   const last = s.lastErrors[s.lastErrors.length - 1];
+  lines.push(...alarmLines(s, lang));
   lines.push(`errors:    ${s.counters.errors}${last ? ` (last: ${last.module} ${last.code}${last.message ? `: ${last.message}` : ''} at ${last.at})` : ''}`);
   return `${lines.join('\n')}\n`;
 }
@@ -130,4 +132,13 @@ function rideLines(d: RideDetail): string[] {
     lines.push(`rider:     ${r.riderId ?? 'default'}: ${hr}${rmssd} (${b.rides ?? 0} rides, ${b.source ?? 'none'})`);
   }
   return lines;
+}
+
+/** Raised alarms, each with what to do, in the technician's language (the daemon's own message stays in --json). */
+function alarmLines(s: DaemonStatus, lang: Lang): string[] {
+  const alarms = s.alarms ?? [];
+  if (alarms.length === 0) return [];
+  const m = messages(lang);
+  const label = `${m['status.row.alarms']}:`.padEnd(11);
+  return alarms.map((a, i) => `${i === 0 ? label : ' '.repeat(11)}${a.code}: ${alarmText(a.code, lang, a.message)}`);
 }

@@ -15,6 +15,7 @@ import type { NobleFactory } from '../../sources/ble/noble.js';
 import type { SerialTransportFactory } from '../../sources/serial/transport.js';
 import type { AdcScaleOptions } from '../../sources/serial/adc.js';
 import type { SourceStatus } from '../../sources/types.js';
+import { cliLang, messages, render, type Catalogue, type Lang } from '../../i18n/index.js';
 
 export const summary = 'connect to an ECG sensor, read it for a while, and report PASS/FAIL with the reason';
 
@@ -34,7 +35,10 @@ export interface BluetoothTestOptions {
 
 export interface BluetoothTestReport {
   readonly pass: boolean;
+  /** The verdict in English; reasonCode and reasonParams say it without words (src/i18n: test.reason.* / test.pass.*). */
   readonly reason: string;
+  readonly reasonCode: string;
+  readonly reasonParams: Readonly<Record<string, string | number>>;
   readonly device: string;
   readonly transport: 'ble' | 'serial' | 'replay';
   readonly kind?: 'raw' | 'rr';
@@ -69,14 +73,10 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
     const { listSerialPorts } = await import('../../sources/serial/ports.js');
     const rfcomm = (await listSerialPorts(o.devDir)).ports.filter((p) => p.kind === 'bluetooth-serial');
     if (rfcomm.length !== 1) {
-      return {
-        ...base,
-        transport: 'serial',
-        pass: false,
-        reason: `${target.name} is a Bluetooth Classic serial module, not a BLE device, and ${rfcomm.length === 0 ? 'no /dev/rfcomm* port is bound' : `several rfcomm ports exist (${rfcomm.map((p) => p.path).join(', ')})`}: pair it ("bluetoothctl pair <address>", PIN 1234), bind it ("rfcomm bind 0 <address>") and run with --device /dev/rfcomm0`,
-      };
+      const v: Verdict = { code: 'reason.hc05Unbound', params: { name: target.name, ...(rfcomm.length > 0 ? { ports: rfcomm.map((p) => p.path).join(', ') } : {}) } };
+      return { ...base, transport: 'serial', pass: false, ...verdictFields(v) };
     }
-    notes.push(`${target.name} is a Bluetooth Classic module: testing it through ${rfcomm[0].path}`);
+    notes.push(messages('en')['test.note.hc05']({ name: target.name, path: rfcomm[0].path }));
     target = { transport: 'serial', path: rfcomm[0].path };
   }
 
@@ -156,71 +156,90 @@ export async function runBluetoothTest(o: BluetoothTestOptions): Promise<Bluetoo
     status,
   };
   const verdict = judge({ ...report, rrNotifications, contactFalse, contactReports, zeroRrSeen });
-  return { ...report, pass: verdict === undefined, reason: verdict ?? passReason(report) };
+  return { ...report, pass: verdict === undefined, ...verdictFields(verdict ?? passReason(report)) };
 }
 
-interface Evidence extends Omit<BluetoothTestReport, 'pass' | 'reason'> {
+interface Evidence extends Omit<BluetoothTestReport, 'pass' | 'reason' | 'reasonCode' | 'reasonParams'> {
   rrNotifications: number;
   contactFalse: number;
   contactReports: number;
   zeroRrSeen: number;
 }
 
+/** A verdict without words: its catalogue key (test.<code>) and figures. */
+export interface Verdict {
+  readonly code: string;
+  readonly params: Readonly<Record<string, string | number>>;
+}
+
+/** The verdict's text in a language; lastError (a source's own English message) is quoted as it is. */
+export function verdictText(v: Verdict, m: Catalogue): string {
+  const p = { ...v.params };
+  const err = p['lastError'];
+  const why = typeof err === 'string' ? m['test.lastProblem']({ error: err }) : '';
+  if (v.code === 'reason.hc05Unbound') {
+    const ports = typeof p['ports'] === 'string' ? m['test.reason.hc05Ports']({ ports: p['ports'] }) : m['test.reason.hc05NoPort'];
+    return m['test.reason.hc05Unbound']({ name: String(p['name']), ports });
+  }
+  return render(m, `test.${v.code}`, { ...p, why, hr: p['hr'] === 'n/a' ? m['word.na'] : String(p['hr'] ?? '') });
+}
+
+function verdictFields(v: Verdict): { reason: string; reasonCode: string; reasonParams: Verdict['params'] } {
+  return { reason: verdictText(v, messages('en')), reasonCode: v.code, reasonParams: v.params };
+}
+
 /** The first thing that is wrong, in the order a technician should fix them; undefined = pass. */
-function judge(e: Evidence): string | undefined {
+function judge(e: Evidence): Verdict | undefined {
   const st = e.status!;
-  const why = st.lastError ? ` (last problem: ${st.lastError})` : '';
-  if (st.state === 'failed') return `could not use the sensor: ${st.lastError ?? 'unknown error'}`;
+  const v = (code: string, params: Record<string, string | number> = {}): Verdict => ({ code: `reason.${code}`, params });
+  const last: Record<string, string> = st.lastError ? { lastError: st.lastError } : {};
+  if (st.state === 'failed') return v('failed', { error: st.lastError ?? 'unknown error' });
   if (e.samples === 0 && e.rrNotifications === 0) {
-    if (st.framesGood === 0 && st.framesBad > 0) return `received ${st.framesBad} frames but none was valid in ${e.seconds} s: check the baud rate (--baud) and that the firmware speaks the text or binary protocol (docs/serial-protocol.md)`;
-    return e.kind === 'rr' || e.streaming === 'hr'
-      ? `the strap never sent a heart-rate notification in ${e.seconds} s${why}: wear it with moistened electrodes (it sleeps when dry) and make sure no phone or watch is connected to it`
-      : `no ECG samples in ${e.seconds} s${why}: check the device is powered, in range and streaming`;
+    if (st.framesGood === 0 && st.framesBad > 0) return v('badFrames', { bad: st.framesBad, seconds: e.seconds });
+    return e.kind === 'rr' || e.streaming === 'hr' ? v('noHr', { seconds: e.seconds, ...last }) : v('noSamples', { seconds: e.seconds, ...last });
   }
   if (e.rrNotifications > 0) {
-    if (e.contactReports > 0 && e.contactFalse / e.rrNotifications > MAX_LEAD_OFF_SHARE) {
-      return `the strap reports no skin contact in ${e.contactFalse} of ${e.rrNotifications} notifications: moisten the electrode pads and tighten the strap just under the chest muscles`;
-    }
-    if (e.rrValues === 0) {
-      return `the strap sent only zero RR intervals (${e.rrNotifications} notifications, heart rate ${e.zeroRrSeen > 0 ? '0' : 'reported'}): it has not locked on to a heartbeat; check contact, or replace the strap battery (CR2025) if this persists`;
-    }
-    if (e.rrValues < MIN_BEATS) return `only ${e.rrValues} RR intervals in ${e.seconds} s: too few to trust; test for longer (--seconds) with the strap worn`;
+    if (e.contactReports > 0 && e.contactFalse / e.rrNotifications > MAX_LEAD_OFF_SHARE) return v('noContact', { off: e.contactFalse, total: e.rrNotifications });
+    if (e.rrValues === 0) return v('zeroRr', { total: e.rrNotifications, hr: e.zeroRrSeen > 0 ? '0' : 'reported' });
+    if (e.rrValues < MIN_BEATS) return v('fewRr', { n: e.rrValues, seconds: e.seconds });
   } else {
     const fs = st.nominalFs;
-    if (e.leadOffShare > MAX_LEAD_OFF_SHARE) return `the electrodes are off for ${(e.leadOffShare * 100).toFixed(0)} % of the test (lead-off): check the three electrodes stick and the leads are plugged in`;
+    if (e.leadOffShare > MAX_LEAD_OFF_SHARE) return v('leadOff', { pct: (e.leadOffShare * 100).toFixed(0) });
     const total = st.framesGood + st.framesBad;
-    if (total > 0 && st.framesBad / total > MAX_BAD_SHARE) return `${((st.framesBad / total) * 100).toFixed(1)} % of frames were corrupt (${st.framesBad} of ${total}): check the baud rate, the wiring, or move the HC-05 closer`;
-    if (fs !== undefined && st.measuredFs !== undefined && Math.abs(st.measuredFs / fs - 1) > RATE_TOLERANCE) {
-      return `the sensor delivers ${st.measuredFs.toFixed(1)} samples/s but ${fs} were expected: set --fs to the firmware's rate, or raise the baud rate if samples are being lost`;
-    }
-    if (e.beats < MIN_BEATS) return `no usable heartbeat in the ECG (${e.beats} beats, quality ${e.quality?.toFixed(2) ?? 'n/a'}): check electrode placement and contact`;
+    if (total > 0 && st.framesBad / total > MAX_BAD_SHARE) return v('corrupt', { pct: ((st.framesBad / total) * 100).toFixed(1), bad: st.framesBad, total });
+    if (fs !== undefined && st.measuredFs !== undefined && Math.abs(st.measuredFs / fs - 1) > RATE_TOLERANCE) return v('rate', { measured: st.measuredFs.toFixed(1), nominal: fs });
+    if (e.beats < MIN_BEATS) return v('noBeats', { beats: e.beats, quality: e.quality?.toFixed(2) ?? 'n/a' });
   }
-  if (e.hrBpm !== null && (e.hrBpm < HR_RANGE[0] || e.hrBpm > HR_RANGE[1])) return `implausible heart rate ${e.hrBpm.toFixed(0)} bpm: the signal is probably noise; check the electrodes`;
+  if (e.hrBpm !== null && (e.hrBpm < HR_RANGE[0] || e.hrBpm > HR_RANGE[1])) return v('implausibleHr', { bpm: e.hrBpm.toFixed(0) });
   return undefined;
 }
 
-function passReason(r: Omit<BluetoothTestReport, 'pass' | 'reason' | 'notes'>): string {
+function passReason(r: Omit<BluetoothTestReport, 'pass' | 'reason' | 'reasonCode' | 'reasonParams' | 'notes'>): Verdict {
   const hr = r.hrBpm === null ? 'n/a' : `${r.hrBpm.toFixed(0)} bpm`;
-  return r.kind === 'raw' && r.samples > 0 ? `ECG streaming, ${r.beats} beats, heart rate ${hr}` : `${r.rrValues} RR intervals, heart rate ${hr}`;
+  return r.kind === 'raw' && r.samples > 0 ? { code: 'pass.ecg', params: { beats: r.beats, hr } } : { code: 'pass.rr', params: { n: r.rrValues, hr } };
 }
 
-export function formatReport(r: BluetoothTestReport): string {
+export function formatReport(r: BluetoothTestReport, lang: Lang = 'en'): string {
+  const m = messages(lang);
   const st = r.status;
   const lines: string[] = [];
-  const row = (k: string, v: string): void => void lines.push(`${k.padEnd(12)}${v}`);
+  const labels = ['device', 'note', 'rate', 'frames', 'data', 'hr', 'quality', 'leadOff', 'battery', 'rssi', 'result'] as const;
+  const width = Math.max(12, ...labels.map((k) => m[`test.row.${k}`].length + 2));
+  const row = (k: (typeof labels)[number], v: string): void => void lines.push(`${m[`test.row.${k}`].padEnd(width)}${v}`);
   row('device', `${r.device} (${r.transport}${r.streaming ? `, ${r.streaming}` : r.kind ? `, ${r.kind}` : ''})`);
   for (const n of r.notes) row('note', n);
   if (st) {
-    if (st.nominalFs !== undefined) row('rate', `${st.measuredFs !== undefined ? `${st.measuredFs.toFixed(1)} Hz measured` : 'not measured'}, ${st.nominalFs} Hz nominal`);
-    row('frames', `${st.framesGood} good, ${st.framesBad} bad, ${st.gaps} gaps`);
+    if (st.nominalFs !== undefined) row('rate', m['test.rate']({ measured: st.measuredFs !== undefined ? st.measuredFs.toFixed(1) : null, nominal: st.nominalFs }));
+    row('frames', m['test.frames']({ good: st.framesGood, bad: st.framesBad, gaps: st.gaps }));
   }
-  row('data', r.kind === 'raw' ? `${r.samples} samples` : `${r.rrValues} RR intervals`);
-  row('heart rate', r.hrBpm === null ? 'n/a' : `${r.hrBpm.toFixed(0)} bpm (${r.beats} beats)`);
-  row('quality', r.quality === null ? 'n/a' : r.quality.toFixed(2));
-  row('lead-off', `${(r.leadOffShare * 100).toFixed(0)} %`);
+  row('data', r.kind === 'raw' ? m['test.samples']({ n: r.samples }) : m['test.rrValues']({ n: r.rrValues }));
+  row('hr', r.hrBpm === null ? m['word.na'] : m['test.hr']({ bpm: r.hrBpm.toFixed(0), beats: r.beats }));
+  row('quality', r.quality === null ? m['word.na'] : r.quality.toFixed(2));
+  row('leadOff', `${(r.leadOffShare * 100).toFixed(0)} %`);
   if (st?.batteryPct !== undefined) row('battery', `${st.batteryPct} %`);
   if (st?.rssiDbm !== undefined) row('rssi', `${st.rssiDbm} dBm`);
-  row('result', `${r.pass ? 'PASS' : 'FAIL'}: ${r.reason}`);
+  const reason = lang === 'en' ? r.reason : verdictText({ code: r.reasonCode, params: r.reasonParams }, m);
+  row('result', `${r.pass ? m['word.pass'] : m['word.fail']}: ${reason}`);
   return lines.join('\n') + '\n';
 }
 
@@ -276,7 +295,7 @@ export async function run(argv: string[]): Promise<number> {
       },
       signal: ac.signal,
     });
-    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, cliLang()));
     return report.pass ? 0 : 1;
   } catch (e) {
     if (e instanceof MotobioError) throw e;
