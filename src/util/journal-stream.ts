@@ -30,7 +30,7 @@ export function isJournalStream(fd: number, env: NodeJS.ProcessEnv = process.env
   if (!m) return false;
   try {
     const st = fstatSync(fd, { bigint: true });
-    return st.dev === BigInt(m[1] as string) && st.ino === BigInt(m[2] as string);
+    return st.dev === BigInt(m[1]) && st.ino === BigInt(m[2]);
   } catch {
     return false;
   }
