@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { numberOption, parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
+import type { CalibrationResult } from '../../calibration/session.js';
 
 export const summary = 'guided calibration of an ECG sensor; writes calibration/<sensor-id>.json';
 
@@ -10,8 +11,9 @@ const USAGE = `usage: motobio calibrate ecg --device PATH|NAME|ADDRESS [--second
 
 Connects to the sensor, checks its sample rate, lead-off, baseline and noise floor, QRS
 amplitude and polarity, then shows live heart rate and quality for --seconds; ends with PASS or
-FAIL and the reasons, and writes the profile the daemon applies (DIR/<sensor-id>.json; DIR is
-the daemon's calibration_dir from the configuration in force unless --dir says otherwise).
+FAIL and the reasons. Every attempt is kept in DIR/<sensor-id>/history/; only a PASS becomes the
+profile the daemon applies (DIR/<sensor-id>.json), so a failed attempt leaves the last good one in
+force. DIR is the daemon's calibration_dir from the configuration in force unless --dir says otherwise.
 Exit 0 on PASS, 1 on FAIL.
 `;
 
@@ -74,10 +76,23 @@ export async function run(argv: string[]): Promise<number> {
         `QRS           ${m.amplitude_mv} mV, polarity ${m.polarity === 1 ? 'normal' : 'inverted (corrected in software)'}`,
         `heart rate    ${m.hr_bpm === null ? '-' : `${m.hr_bpm} bpm`}${m.hr_reference_bpm != null ? ` (reference ${m.hr_reference_bpm})` : ''}; quality ${m.quality}`,
         `result        ${p.result.toUpperCase()}${p.reasons.length ? `: ${p.reasons.join('; ')}` : ''}`,
-        r.file ? `profile       ${r.file}` : '',
+        ...profileLines(r),
         '',
       ].join('\n'),
     );
   }
   return p.result === 'pass' ? 0 : 1;
+}
+
+/** Where the attempt went and which profile the daemon applies now. */
+function profileLines(r: CalibrationResult): string[] {
+  const rec = r.recorded;
+  if (!rec) return [];
+  if (rec.applied) return [`profile       ${rec.inForceFile ?? ''} (in force; the daemon reads it at start: systemctl restart motobio)`, `history       ${rec.historyFile}`];
+  return [
+    rec.inForce
+      ? `profile       NOT changed: the last passing calibration (${rec.inForce.time}) stays in force, ${rec.inForceFile ?? ''}`
+      : 'profile       none in force: the sensor stays uncalibrated until a calibration passes',
+    `history       this failed attempt is recorded in ${rec.historyFile}`,
+  ];
 }

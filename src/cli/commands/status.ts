@@ -8,6 +8,7 @@ import type { DaemonStatus } from '../../daemon/health.js';
 import { errorMessage } from '../../util/errors.js';
 import { parseCommandArgs, urlOption } from '../args.js';
 import { formatCueLine } from '../../cues/status-line.js';
+import { formatCalibrationLine } from '../../calibration/status-line.js';
 
 export const summary = "show the running daemon's state (--json for scripts)";
 
@@ -105,6 +106,7 @@ export function formatStatus(s: DaemonStatus): string {
   if (links.length > 0) lines.push(`uplink:    ${links.map(([n, l]) => `${n} ${l.state}${l.active ? ' (active)' : ''}`).join(', ')}`);
   else if (up) lines.push(`uplink:    ${up.state}${typeof up.detail?.['reason'] === 'string' ? ` (${up.detail['reason']})` : ''}`);
   else lines.push(`uplink:    ${s.config.links.length === 0 ? 'none configured' : 'no status yet'}`);
+  if (s.calibration) lines.push(formatCalibrationLine(s.calibration));
   if (s.components['cues']) lines.push(formatCueLine(s.components['cues']));
   const ride = s.components['ride']?.detail as RideDetail | undefined;
   if (ride) lines.push(...rideLines(ride));
