@@ -76,6 +76,8 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
   const { SourceFeed } = await import('../sources/feed.js');
   const target = parseDevice(o.device);
   if (target.transport === 'ble' && o.mode === 'hr') throw new MotobioError('USAGE', 'calibrate ecg needs raw ECG; a heart-rate-only strap has nothing to calibrate');
+  // A port the daemon holds is said now, not after a minute of silence (src/sources/serial/port-holder.ts).
+  if (target.transport === 'serial' && o.serialOpen === undefined) await (await import('../sources/serial/port-holder.js')).assertPortFree(target.path, o.baud);
   const source = await createSource(target, { ...o, ...(target.transport === 'ble' ? { mode: 'ecg' as const } : {}) });
 
   const t0 = performance.now();
