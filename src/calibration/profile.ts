@@ -2,7 +2,7 @@
  * Technicians' calibration profiles (calibration/profile.schema.json): one JSON file per
  * sensor, `<calibration_dir>/<sensor_id>.json`, written by `motobio calibrate ecg` and read
  * here by the daemon. Only a profile that passed is applied; a failed one is an audit
- * record and is reported, not used.
+ * record and is reported, not used (./store.ts keeps the history; ./in-force.ts applies).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -10,7 +10,6 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { MotobioError, errorMessage } from '../util/errors.js';
 import { formatPath } from '../config/env.js';
 import { packageRoot } from '../core/package.js';
-import type { StageContext } from '../core/context.js';
 
 export interface CalibrationProfile {
   schema_version: 1;
@@ -102,26 +101,4 @@ export function applicableCalibration(profile: CalibrationProfile | undefined): 
   if (!profile) return { apply: undefined, reason: 'sensor not calibrated: raw values are used' };
   if (profile.result !== 'pass') return { apply: undefined, reason: `the last calibration (${profile.time}) failed: ${profile.reasons.join('; ') || 'no reason recorded'}` };
   return { apply: profile.apply };
-}
-
-/**
- * The passed calibration of the configured sensor (calibration_dir/<sensor id>.json), or
- * undefined with the reason logged. A broken profile is reported and the sensor runs
- * uncalibrated: a file never stops the daemon.
- */
-export function sensorCalibration(ctx: StageContext): CalibrationProfile['apply'] | undefined {
-  const s = ctx.config.source;
-  if (s.kind === 'replay' || !s.device) return undefined;
-  const dir = ctx.config.calibration_dir;
-  const id = sensorIdFor(s.device);
-  const log = ctx.log.child({ mod: 'calibration' });
-  try {
-    const got = applicableCalibration(loadCalibration(dir, id));
-    if (got.apply) log.info({ sensor: id, apply: got.apply }, 'calibration applied');
-    else log.warn({ sensor: id }, got.reason);
-    return got.apply;
-  } catch (e) {
-    log.error({ sensor: id, err: errorMessage(e) }, 'calibration profile unusable; the sensor runs uncalibrated');
-    return undefined;
-  }
 }

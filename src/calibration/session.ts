@@ -3,14 +3,13 @@
  * (calibration/profile.schema.json) the daemon applies.
  *
  *   connect ─▶ sample rate ─▶ lead-off ─▶ baseline and noise floor ─▶ amplitude and polarity
- *          ─▶ live heart rate with quality ─▶ PASS/FAIL with reasons ─▶ <dir>/<sensor_id>.json
+ *          ─▶ live heart rate with quality ─▶ PASS/FAIL with reasons ─▶ <dir>/<sensor_id>/history/ (every attempt)
+ *                                                                       └ PASS only ─▶ <dir>/<sensor_id>.json (in force)
  *
  * Every step reports progress, so the technician sees what is happening during the minute it
  * takes. The source and its transports are injected, so tests drive a real pty or the
  * simulated radio without module mocks.
  */
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MotobioError } from '../util/errors.js';
 import type { SourceOptions } from '../sources/factory.js';
@@ -18,6 +17,7 @@ import type { FeedOutput } from '../sources/feed.js';
 import type { Beat } from '../signal/types.js';
 import { median } from '../signal/rr.js';
 import { SENSOR_ID_PATTERN, sensorIdFor, validateCalibration, type CalibrationProfile } from './profile.js';
+import { recordCalibration, type RecordedCalibration } from './store.js';
 
 export interface CalibrationOptions extends SourceOptions {
   readonly device: string;
@@ -51,7 +51,10 @@ export interface CalibrationProgress {
 
 export interface CalibrationResult {
   readonly profile: CalibrationProfile;
+  /** The profile in force when this attempt passed; the attempt's history file when it failed. */
   readonly file: string | undefined;
+  /** Where it was filed and what stays in force (./store.ts); undefined when `dir` was not given. */
+  readonly recorded?: RecordedCalibration;
 }
 
 const DEFAULT_SECONDS = 60;
@@ -77,6 +80,8 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
   const { SourceFeed } = await import('../sources/feed.js');
   const target = parseDevice(o.device);
   if (target.transport === 'ble' && o.mode === 'hr') throw new MotobioError('USAGE', 'calibrate ecg needs raw ECG; a heart-rate-only strap has nothing to calibrate');
+  // A port the daemon holds is said now, not after a minute of silence (src/sources/serial/port-holder.ts).
+  if (target.transport === 'serial' && o.serialOpen === undefined) await (await import('../sources/serial/port-holder.js')).assertPortFree(target.path, o.baud);
   const source = await createSource(target, { ...o, ...(target.transport === 'ble' ? { mode: 'ecg' as const } : {}) });
 
   const t0 = performance.now();
@@ -208,9 +213,10 @@ export async function runCalibration(o: CalibrationOptions): Promise<Calibration
     },
     'the measured profile',
   );
-  const file = o.dir === undefined ? undefined : writeProfile(o.dir, profile);
+  // A failed attempt is kept in the history only: the last passing profile stays in force.
+  const recorded = o.dir === undefined ? undefined : recordCalibration(o.dir, profile);
   progress({ step: 'done', elapsedS: elapsed(), message: pass ? 'PASS' : `FAIL: ${reasons.join('; ')}` });
-  return { profile, file };
+  return { profile, file: recorded === undefined ? undefined : recorded.applied ? recorded.inForceFile : recorded.historyFile, ...(recorded ? { recorded } : {}) };
 }
 
 interface Measures {
@@ -244,17 +250,6 @@ function measure(x: Float64Array, fs: number, beats: readonly Beat[]): Measures 
   const amps = beats.map((b) => b.amplitude);
   const med = amps.length ? median(amps) : 0;
   return { baselineMv, noiseUv, amplitudeMv: Math.abs(med), polarity: med < 0 ? -1 : 1 };
-}
-
-function writeProfile(dir: string, profile: CalibrationProfile): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `${profile.sensor_id}.json`);
-  const tmp = `${file}.tmp-${process.pid}`;
-  // Written aside and renamed, so a power cut never leaves half a profile for the daemon.
-  writeFileSync(tmp, `${JSON.stringify(profile, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
-  return file;
 }
 
 

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MotobioError, errorMessage, isMotobioError } from '../util/errors.js';
 import { notInstalled } from './not-installed.js';
+import { EX_USAGE } from './args.js';
 
 export interface CommandModule {
   readonly summary: string;
@@ -49,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   const [first, second, ...rest] = argv;
   if (first === undefined || isHelp(first)) {
     process.stdout.write(`usage: motobio <command> [options]\n       motobio --version\n\ncommands:\n${await listCommands()}\n\n"motobio <command> --help" tells more about each.\n`);
-    return first === undefined ? 2 : 0;
+    return first === undefined ? EX_USAGE : 0;
   }
   if (first === '--version' || first === '-V') {
     const { packageVersion } = await import('../core/package.js');
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     const group = await listCommands(first);
     if (group !== '') {
       process.stdout.write(`usage: motobio ${first} <command> [options]\n\ncommands:\n${group}\n`);
-      return second === undefined ? 2 : 0;
+      return second === undefined ? EX_USAGE : 0;
     }
   }
   let file: URL | undefined;
@@ -102,7 +103,7 @@ if (invokedDirectly) {
       // A coded error is a user-facing problem: one clear line, no stack trace.
       if (isMotobioError(e)) process.stderr.write(`motobio: ${e.message}\n`);
       else process.stderr.write(`motobio: internal error: ${errorMessage(e)}\n${e instanceof Error ? (e.stack ?? '') : ''}\n`);
-      process.exitCode = isMotobioError(e, 'USAGE') ? 2 : 1;
+      process.exitCode = isMotobioError(e, 'USAGE') ? EX_USAGE : 1;
     },
   );
 }

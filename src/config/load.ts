@@ -161,7 +161,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new MotobioError('CONFIG_INVALID', `cannot read configuration file ${file}: ${errorMessage(e)}; check its permissions (the motobio user must be able to read it)`);
+      const code = (e as NodeJS.ErrnoException).code;
+      const fix = code === 'EISDIR' ? 'it is a directory; name the configuration file in it (e.g. config.yaml)' : 'check its permissions (the motobio user must be able to read it)';
+      throw new MotobioError('CONFIG_INVALID', `cannot read configuration file ${file}: ${errorMessage(e)}; ${fix}`);
     }
     const parsed = yamlIssues(text, file);
     if (parsed.issues.length > 0) throw new ConfigError(source, parsed.issues);

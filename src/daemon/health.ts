@@ -15,6 +15,7 @@ import { MotobioError, errorMessage } from '../util/errors.js';
 import type { Component, LifecycleState } from './lifecycle.js';
 import type { Telemetry, StatusSnapshot } from './telemetry.js';
 import type { Clock, ClockSync } from '../core/clock.js';
+import { calibrationView, type CalibrationView } from '../calibration/in-force.js';
 
 export interface DaemonStatus extends StatusSnapshot {
   readonly service: 'motobio';
@@ -26,6 +27,8 @@ export interface DaemonStatus extends StatusSnapshot {
   readonly uptimeS: number;
   readonly clock: { readonly bootId: string; readonly sync: ClockSync; readonly wallMs: number; readonly monoMs: number };
   readonly config: { readonly file: string | null; readonly source: string; readonly links: readonly string[] };
+  /** The sensor's calibration in force and its age, and the newest attempt (absent for a replayed record). */
+  readonly calibration?: CalibrationView;
 }
 
 export interface HealthServerOptions {
@@ -55,6 +58,8 @@ export class HealthServer implements Component {
 
   status(): DaemonStatus {
     const o = this.options;
+    const snapshot = o.telemetry.snapshot();
+    const calibration = calibrationView(snapshot.components['calibration']);
     return {
       service: 'motobio',
       version: o.info.version,
@@ -66,7 +71,8 @@ export class HealthServer implements Component {
       uptimeS: Math.round(process.uptime() * 10) / 10,
       clock: { bootId: o.clock.bootId, sync: o.clock.sync(), wallMs: Date.now(), monoMs: o.clock.monoMs() },
       config: { file: o.info.configFile ?? null, source: o.info.source, links: o.info.links },
-      ...o.telemetry.snapshot(),
+      ...snapshot,
+      ...(calibration ? { calibration } : {}),
     };
   }
 

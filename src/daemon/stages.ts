@@ -3,7 +3,7 @@
  * its heavy modules only when opened (a unit without Bluetooth never loads noble, one without
  * a model never loads onnxruntime).
  */
-import { sensorCalibration } from '../calibration/profile.js';
+import { sensorCalibration } from '../calibration/in-force.js';
 import { openDecisions } from '../inference/stage.js';
 import { openChain } from '../signal/stage.js';
 import { openSource } from '../sources/stage.js';

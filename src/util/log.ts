@@ -1,8 +1,9 @@
 /**
- * pino JSON lines to stdout for journald. One child logger per module (`log.child({ mod })`)
+ * pino JSON lines to stdout for journald, each at its own priority under systemd (./journal-stream.ts). One child logger per module (`log.child({ mod })`)
  * so a technician can filter by module; secrets are redacted wherever they appear.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { isJournalStream, journalDestination } from './journal-stream.js';
 
 export type { Logger };
 
@@ -31,8 +32,13 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? process.stdout,
+    options.destination ?? defaultDestination(),
   );
+}
+
+/** stdout; under systemd (stdout is the journal's stream) with each line's `<N>` priority prefix. */
+function defaultDestination(): DestinationStream {
+  return isJournalStream(1) ? journalDestination(process.stdout) : process.stdout;
 }
 
 export function moduleLogger(parent: Logger, mod: string): Logger {

@@ -32,9 +32,9 @@ describe('an offline command on the unit', () => {
     [['bench', 'latency'], 'motobio bench latency', 'workstation'],
     [['detect', '--help'], 'motobio detect', 'workstation'],
     [['fleet', 'ingest', '--broker', 'mqtt://127.0.0.1:1'], 'motobio fleet ingest', 'fleet-server'],
-  ])('%j says where it runs, in one line, exit 2', (args, name, where) => {
+  ])('%j says where it runs, in one line, exit 64', (args, name, where) => {
     const r = motobio(unit, ...args);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`motobio: \`${name}\` is a ${where} tool; it is not in the unit's package: run it from a checkout of motobio-edge (npm ci && npm run build, then node dist/src/cli/main.js ${name.slice('motobio '.length)} ...)\n`);
   });
@@ -42,7 +42,7 @@ describe('an offline command on the unit', () => {
   it('leaves a mistyped command unknown, on the unit and in a checkout', () => {
     expect(motobio(unit, 'evall').stderr).toMatch(/unknown command "evall"/);
     const checkout = motobio(REPO, 'fleet', 'bogus');
-    expect(checkout.status).toBe(2);
+    expect(checkout.status).toBe(64);
     expect(checkout.stderr).toMatch(/unknown command "fleet bogus"/);
   });
 

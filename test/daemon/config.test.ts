@@ -236,6 +236,6 @@ describe('motobio config check', () => {
     expect(printed.stdout.join('\n')).not.toContain('hunter2');
 
     const usage = spawnNode([join(out, 'src/cli/main.js'), 'config', 'check', '--bogus']);
-    expect((await usage.exited).code).toBe(2);
+    expect((await usage.exited).code).toBe(64);
   });
 });

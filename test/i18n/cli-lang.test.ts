@@ -13,6 +13,7 @@ import { REPO } from '../daemon/helpers.js';
 import { en } from '../../src/i18n/en.js';
 import { es } from '../../src/i18n/es.js';
 import { ALARM_TEXT, alarmText, langFromEnv, takeLangFlag } from '../../src/i18n/index.js';
+import { PtyPair } from '../helpers/pty.js';
 
 const CLI = join(REPO, 'dist/src/cli/main.js');
 const BASE_ENV = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' };
@@ -85,9 +86,9 @@ describe('motobio in Spanish and English', () => {
     expect(jes.stdout).not.toMatch(/muestra|compruebe|resultado/);
   }, 60_000);
 
-  it('pair hc05 with a mistyped address: Spanish step name and fix, exit 2', () => {
+  it('pair hc05 with a mistyped address: Spanish step name and fix, exit 64', () => {
     const r = cli(['pair', 'hc05', '98:D3:31:F5:9A'], { LANG: 'es_ES.UTF-8' });
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64);
     expect(r.stdout).toContain('[FALLO] dirección: «98:D3:31:F5:9A» no es una dirección Bluetooth');
     expect(r.stdout).toMatch(/solución: indique la dirección del módulo como seis pares hexadecimales, p\. ej\. 98:D3:31:F5:9A:2C/);
     expect(r.stdout).toContain('detenido en el paso «dirección».');
@@ -112,23 +113,26 @@ describe('motobio in Spanish and English', () => {
     expect(JSON.parse(ja.stdout)).toMatchObject({ running: false, url });
   });
 
-  it('calibrate ecg on a port that is not there: the summary in Spanish, exit 1', () => {
+  it('calibrate ecg on a port that stays silent (a real pty): the summary in Spanish, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'motobio-cal-es-'));
+    const pty = new PtyPair(dir);
     try {
-      const r = cli(['calibrate', 'ecg', '--device', '/nonexistent', '--seconds', '10', '--dir', dir], { LANG: 'es_ES.UTF-8' });
+      await pty.plug();
+      const r = cli(['calibrate', 'ecg', '--device', pty.devicePath, '--seconds', '10', '--dir', dir], { LANG: 'es_ES.UTF-8' });
       expect(r.status).toBe(1);
-      expect(r.stdout).toContain('conectando con /nonexistent');
+      expect(r.stdout).toContain(`conectando con ${pty.devicePath}`);
       expect(r.stdout).toMatch(/^frecuencia de muestreo +250 Hz medidos, 250 Hz nominales$/m);
       expect(r.stdout).toMatch(/^electrodos sueltos +nunca$/m);
       expect(r.stdout).toMatch(/^resultado +NO APTO: /m);
     } finally {
+      await pty.unplug();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 
   it('a --lang the CLI does not speak is a usage error that names the choices', () => {
     const r = cli(['--lang', 'fr', 'status']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64);
     expect(r.stderr).toMatch(/--lang must be es or en, got "fr"/);
   });
 });

@@ -173,15 +173,15 @@ describe('motobio pair hc05', () => {
     expect(Date.now() - t0).toBeLessThan(40_000);
   }, 60_000);
 
-  it('a malformed address is a usage error (exit 2) that says what an address looks like, before any tool runs', () => {
+  it('a malformed address is a usage error (exit 64) that says what an address looks like, before any tool runs', () => {
     const b = bench();
     const r = pair(b, ['98:D3:31:F5:9A']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(64);
     expect(r.stdout).toMatch(/\[FAILED\] address: "98:D3:31:F5:9A" is not a Bluetooth address/);
     expect(r.stdout).toMatch(/fix: .*six hex pairs, e\.g\. 98:D3:31:F5:9A:2C/);
     expect(b.calls()).toEqual([]);
     const pin = pair(b, [MODULE, '--pin', '12']);
-    expect(pin.status).toBe(2);
+    expect(pin.status).toBe(64);
     expect(pin.stdout).toMatch(/"12" is not a PIN/);
   });
 });

@@ -114,7 +114,7 @@ describe('motobio detect and eval', () => {
     expect(r.stderr).toMatch(/^motobio: .*mitdb-208-2min\.dat: truncated/);
     expect(r.stderr).not.toContain('    at ');
     const c = motobio('detect', 'test/fixtures/mitdb-208-2min', '--channel', '3');
-    expect(c.status).toBe(2);
+    expect(c.status).toBe(64);
     expect(c.stderr).toContain('no channel 3; this record has 0=MLII');
   });
 

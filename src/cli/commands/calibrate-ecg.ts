@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { numberOption, parseCommandArgs } from '../args.js';
 import { MotobioError } from '../../util/errors.js';
 import { cliLang, messages } from '../../i18n/index.js';
+import type { CalibrationResult } from '../../calibration/session.js';
 
 export const summary = 'guided calibration of an ECG sensor; writes calibration/<sensor-id>.json';
 
@@ -11,8 +12,9 @@ const USAGE = `usage: motobio calibrate ecg --device PATH|NAME|ADDRESS [--second
 
 Connects to the sensor, checks its sample rate, lead-off, baseline and noise floor, QRS
 amplitude and polarity, then shows live heart rate and quality for --seconds; ends with PASS or
-FAIL and the reasons, and writes the profile the daemon applies (DIR/<sensor-id>.json; DIR is
-the daemon's calibration_dir from the configuration in force unless --dir says otherwise).
+FAIL and the reasons. Every attempt is kept in DIR/<sensor-id>/history/; only a PASS becomes the
+profile the daemon applies (DIR/<sensor-id>.json), so a failed attempt leaves the last good one in
+force. DIR is the daemon's calibration_dir from the configuration in force unless --dir says otherwise.
 Exit 0 on PASS, 1 on FAIL.
 `;
 
@@ -91,10 +93,22 @@ export async function run(argv: string[]): Promise<number> {
       [t['cal.row.hr'], t['cal.hr']({ hr: m.hr_bpm === null ? '-' : `${m.hr_bpm} bpm`, reference: m.hr_reference_bpm != null ? String(m.hr_reference_bpm) : null, quality: m.quality })],
       // The reasons are the profile's own (English, kept in the audit trail as written).
       [t['cal.row.result'], `${p.result === 'pass' ? t['word.pass'] : t['word.fail']}${p.reasons.length ? `: ${p.reasons.join('; ')}` : ''}`],
-      ...(r.file ? [[t['cal.row.profile'], r.file] as [string, string]] : []),
     ];
     const width = Math.max(14, ...rows.map(([k]) => k.length + 2));
-    process.stdout.write(['', ...rows.map(([k, v]) => `${k.padEnd(width)}${v}`), '', ''].join('\n'));
+    process.stdout.write(['', ...rows.map(([k, v]) => `${k.padEnd(width)}${v}`), ...profileLines(r), '', ''].join('\n'));
   }
   return p.result === 'pass' ? 0 : 1;
+}
+
+/** Where the attempt went and which profile the daemon applies now. */
+function profileLines(r: CalibrationResult): string[] {
+  const rec = r.recorded;
+  if (!rec) return [];
+  if (rec.applied) return [`profile       ${rec.inForceFile ?? ''} (in force; the daemon reads it at start: systemctl restart motobio)`, `history       ${rec.historyFile}`];
+  return [
+    rec.inForce
+      ? `profile       NOT changed: the last passing calibration (${rec.inForce.time}) stays in force, ${rec.inForceFile ?? ''}`
+      : 'profile       none in force: the sensor stays uncalibrated until a calibration passes',
+    `history       this failed attempt is recorded in ${rec.historyFile}`,
+  ];
 }

@@ -2,10 +2,11 @@
  * `motobio config check [FILE] [--print] [--json]`: validates a configuration the way the
  * daemon will load it (file, environment overrides, schema, referenced files).
  * Exit codes: 0 valid, 78 invalid (EX_CONFIG, the same code `motobio run` exits with),
- * 2 usage error.
+ * 64 usage error (EX_USAGE).
  */
 import { stringify } from 'yaml';
-import { isMotobioError } from '../../util/errors.js';
+import { MotobioError, isMotobioError } from '../../util/errors.js';
+import { configFileArgument } from '../config-file-arg.js';
 import { parseCommandArgs } from '../args.js';
 import { ConfigError, EXIT_CONFIG, loadConfig, redactConfig } from '../../config/load.js';
 
@@ -17,7 +18,7 @@ Validates FILE (default: $MOTOBIO_CONFIG, else /etc/motobio/config.yaml, else th
 defaults) with the MOTOBIO_* environment overrides applied, as "motobio run" would.
   --print   print the effective configuration (secrets redacted) as YAML
   --json    print {"ok", "file", "issues", "config"} as JSON
-Exit status: 0 valid, 78 invalid, 2 usage error.
+Exit status: 0 valid, 78 invalid, 64 usage error.
 `;
 
 export function run(argv: string[]): Promise<number> {
@@ -35,11 +36,11 @@ function check(argv: string[]): number {
     return 0;
   }
   if (positionals.length > 1) {
-    process.stderr.write(`motobio config check: one file at most, got ${positionals.length}\n${HELP}`);
-    return 2;
+    throw new MotobioError('USAGE', `config check: one FILE at most, got ${positionals.length} (${positionals.join(' ')}); run "motobio config check --help"`);
   }
+  const file = configFileArgument('config check', positionals[0]);
   try {
-    const loaded = loadConfig({ file: positionals[0], checkFiles: true });
+    const loaded = loadConfig({ file, checkFiles: true });
     const source = loaded.file ?? 'embedded defaults';
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ok: true, file: loaded.file ?? null, env: loaded.envVariables, issues: [], config: redactConfig(loaded.config) })}\n`);

@@ -4,6 +4,7 @@
  * step as it ends; a failed step is named with what is wrong and its fix.
  * Exit status: 0 every step done, 1 a step failed, 2 usage (including a malformed address or PIN).
  */
+import { EX_USAGE } from '../args.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberOption, parseCommandArgs } from '../args.js';
@@ -20,7 +21,7 @@ const USAGE = `usage: motobio pair hc05 ADDRESS [--pin PIN] [--rfcomm N] [--scan
   --scan-seconds  how long to look for the module when BlueZ does not know it yet (default 20)
 Runs as root. Steps: bluetoothd, adapter, scan, PIN agent (bt-agent), pair, trust, rfcomm bind,
 udev link /dev/rfcomm-motobio, motobio-rfcomm.service. docs/hc05.md tells the whole path.
-exit status 0 paired and bound, 1 a step failed (named, with its fix), 2 usage error
+exit status 0 paired and bound, 1 a step failed (named, with its fix), 64 usage error (EX_USAGE)
 `;
 
 /** Where this package ships systemd/ (the fixes name the files to install from there). */
@@ -84,5 +85,5 @@ export async function run(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
   else process.stdout.write(formatOutcome(outcome, m));
   if (outcome.ok) return 0;
-  return outcome.failed?.step === 'address' ? 2 : 1;
+  return outcome.failed?.step === 'address' ? EX_USAGE : 1;
 }

@@ -2,7 +2,7 @@
  * `motobio run [--config FILE]`: the daemon. Exit status: 0 after a clean stop on
  * SIGTERM/SIGINT, 1 on a failure (start-up failed, a stop overran its 5 s, an unexpected
  * error: systemd restarts it), 78 for an invalid configuration (systemd does not restart),
- * 130/143 when a second SIGINT/SIGTERM forced the exit, 2 for a usage error.
+ * 130/143 when a second SIGINT/SIGTERM forced the exit, 64 for a usage error (EX_USAGE).
  */
 import { parseCommandArgs } from '../args.js';
 

@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = (): void => ac.abort();
   process.once('SIGINT', onSignal);
   try {
-    const r = await runScan({ seconds: numberOption('scan', 'seconds', values.seconds, DEFAULT_SCAN_SECONDS), signal: ac.signal });
+    const r = await runScan({ seconds: numberOption('scan', 'seconds', values.seconds, DEFAULT_SCAN_SECONDS, { above: 0 }), signal: ac.signal });
     process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : formatScan(r, cliLang()));
     return 0;
   } finally {

@@ -2,13 +2,14 @@
  * `motobio status [--json] [--config FILE] [--url URL]`: asks the running daemon's health
  * endpoint and prints what a technician needs, or the raw JSON for scripts.
  * Exit status: 0 running, 1 answering but not running (starting or stopping), 3 not running
- * (nothing answers: the LSB "program is not running" code), 2 usage error.
+ * (nothing answers: the LSB "program is not running" code), 64 usage error (EX_USAGE).
  */
 import type { DaemonStatus } from '../../daemon/health.js';
 import { errorMessage } from '../../util/errors.js';
-import { parseCommandArgs } from '../args.js';
+import { parseCommandArgs, urlOption } from '../args.js';
 import { formatCueLine } from '../../cues/status-line.js';
 import { alarmText, cliLang, messages, type Lang } from '../../i18n/index.js';
+import { formatCalibrationLine } from '../../calibration/status-line.js';
 
 export const summary = "show the running daemon's state (--json for scripts)";
 
@@ -18,7 +19,7 @@ const HELP = `usage: motobio status [--json] [--config FILE] [--url URL]
 
 Asks the daemon's loopback health endpoint (health.host and health.port from the
 configuration, or --url http://127.0.0.1:7411) and prints its state.
-Exit status: 0 running, 1 starting or stopping, 3 not running, 2 usage error.
+Exit status: 0 running, 1 starting or stopping, 3 not running, 64 usage error.
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -32,7 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  let base = values.url;
+  // A mistyped --url is the technician's mistake to fix, not a daemon that is down.
+  let base = values.url === undefined ? undefined : urlOption('status', 'url', values.url, 'http://127.0.0.1:7411').href.replace(/\/$/, '');
   if (base === undefined) {
     const { configInForce } = await import('../../config/in-force.js');
     const { DEFAULT_HEALTH_PORT } = await import('../../config/schema.js');
@@ -105,6 +107,7 @@ export function formatStatus(s: DaemonStatus, lang: Lang = 'en'): string {
   if (links.length > 0) lines.push(`uplink:    ${links.map(([n, l]) => `${n} ${l.state}${l.active ? ' (active)' : ''}`).join(', ')}`);
   else if (up) lines.push(`uplink:    ${up.state}${typeof up.detail?.['reason'] === 'string' ? ` (${up.detail['reason']})` : ''}`);
   else lines.push(`uplink:    ${s.config.links.length === 0 ? 'none configured' : 'no status yet'}`);
+  if (s.calibration) lines.push(formatCalibrationLine(s.calibration));
   if (s.components['cues']) lines.push(formatCueLine(s.components['cues']));
   const ride = s.components['ride']?.detail as RideDetail | undefined;
   if (ride) lines.push(...rideLines(ride));

@@ -250,7 +250,7 @@ const USAGE = `usage: motobio test bluetooth --device NAME|ADDRESS|PATH [--secon
   --mode     BLE: ecg = Polar raw ECG, hr = Heart Rate Service RR, auto = ECG when offered
   serial:    --baud (default 115200), --fs firmware sample rate (default 250), --adc-* ADC scaling
              (defaults: 10 bits, 3.3 V, gain 1100 for an AD8232 board; see docs/serial-protocol.md)
-exit status 0 on PASS, 1 on FAIL, 2 on a usage error
+exit status 0 on PASS, 1 on FAIL, 64 on a usage error
 `;
 
 export async function run(argv: string[]): Promise<number> {
