@@ -42,6 +42,8 @@ export interface StripOptions {
   /** Is the bike being ridden (the ride context; true without one). */
   readonly riding: () => boolean;
   readonly append: (r: OutboundRecord) => unknown;
+  /** The stream ended and its last chunk went out after the pipeline's own end-of-stream flush: make it durable (the store groups commits). */
+  readonly sentAtEnd?: () => void;
 }
 
 interface OpenStrip {
@@ -70,7 +72,9 @@ export class EcgStrips {
   private hours = 0;
   private records = 0;
   private samplesSent = 0;
-  private readonly onEnd = () => this.flush();
+  private readonly onEnd = (): void => {
+    if (this.flush()) this.o.sentAtEnd?.();
+  };
 
   constructor(
     private readonly ctx: StageContext,
@@ -84,17 +88,20 @@ export class EcgStrips {
     this.source?.on('end', this.onEnd);
   }
 
-  stop(): void {
+  /** Returns whether it sent a last chunk (which then still needs the store's flush). */
+  stop(): boolean {
     this.source?.off('end', this.onEnd);
-    this.flush();
+    return this.flush();
   }
 
-  /** Sends what the open strip has so far (the stream ended, a new stream began, the daemon stops). */
-  flush(): void {
+  /** Sends what the open strip has so far (the stream ended, a new stream began, the daemon stops); true when it sent a chunk. */
+  flush(): boolean {
     const s = this.open;
-    if (!s) return;
-    if (this.endIdx > s.next) this.emit(s, s.next, Math.min(s.end, this.endIdx));
+    if (!s) return false;
+    const sent = this.endIdx > s.next;
+    if (sent) this.emit(s, s.next, Math.min(s.end, this.endIdx));
     this.open = undefined;
+    return sent;
   }
 
   stats(): { records: number; samples: number } {

@@ -47,7 +47,7 @@ export class UnitReport {
     const s: ReportSettings = { ...DEFAULT_REPORT, ...((ctx.config as { report?: Partial<ReportSettings> }).report ?? {}) };
     this.settings = s;
     this.health = new HealthReport(ctx, { source: parts.source, store: parts.store, storeDir: dirname(ctx.config.store.path), uplink: parts.uplink, model: parts.model, append: parts.append, thermalDir: parts.thermalDir }, s.health_period_s);
-    this.strips = new EcgStrips(ctx, parts.source, { beforeS: s.strip_before_s, afterS: s.strip_after_s, hourlyS: s.hourly_strip_s, riding: parts.riding, append: parts.append });
+    this.strips = new EcgStrips(ctx, parts.source, { beforeS: s.strip_before_s, afterS: s.strip_after_s, hourlyS: s.hourly_strip_s, riding: parts.riding, append: parts.append, sentAtEnd: () => void parts.store()?.flush() });
   }
 
   chunk(o: FeedOutput): void {
@@ -77,10 +77,10 @@ export class UnitReport {
       },
       stop: async () => {
         this.unsubscribe?.();
-        this.strips.stop();
+        const sent = this.strips.stop();
         this.health.stop();
         // The open strip's last chunk came after the pipeline's flush: make it durable too.
-        await this.parts.store()?.flush();
+        if (sent) await this.parts.store()?.flush();
       },
     };
   }

@@ -189,8 +189,10 @@ export async function openStore(ctx: StageContext): Promise<StoreStage> {
       return Promise.resolve();
     },
     depth() {
+      // Records in the open group or held for a full disk are waiting too: "drained" must not be
+      // said while a group is still to be written and sent.
       const s = store.stats();
-      return { records: s.records, bytes: s.bytes };
+      return { records: s.records + group.size + held.size, bytes: s.bytes };
     },
     onAppend(fn) {
       onAppend = fn;
