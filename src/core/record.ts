@@ -4,7 +4,7 @@
  * store adds the persistent per-device sequence.
  */
 import type { Stamp } from './clock.js';
-import type { EcgChunk } from '../store/ecg-codec.js';
+import type { EcgChunk } from './ecg-chunk.js';
 
 /**
  * Priorities, highest first: a safety event outranks a coaching decision, which outranks

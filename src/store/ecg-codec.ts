@@ -8,6 +8,7 @@
  *   u8 version=1 | u8 codec=1 | f64 startSample | f32 fs | f32 lsbUv | u32 n | deflateRaw(varints)
  * Sample value -32768 means "no sample" (lead-off, NaN on input).
  */
+import type { EcgChunk } from '../core/ecg-chunk.js';
 import { deflateRawSync, inflateRawSync, constants as zc } from 'node:zlib';
 import { MotobioError } from '../util/errors.js';
 
@@ -15,15 +16,7 @@ export const ECG_CHUNK_VERSION = 1;
 const HEADER_BYTES = 22;
 const NO_SAMPLE = -32768;
 
-export interface EcgChunk {
-  /** Index of the first sample on the source's timeline. */
-  readonly startSample: number;
-  readonly fs: number;
-  /** Quantisation step in microvolts (1 µV keeps ±32 mV, far above any chest ECG). */
-  readonly lsbUv: number;
-  /** Samples in millivolts; NaN marks lead-off. */
-  readonly mv: Float64Array;
-}
+export type { EcgChunk } from '../core/ecg-chunk.js';
 
 export function quantise(mv: Float64Array, lsbUv: number): Int16Array {
   const out = new Int16Array(mv.length);
