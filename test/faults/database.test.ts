@@ -110,7 +110,9 @@ const variants: Variant[] = [
     fault: 'WAL that does not match (daemon killed with records in the WAL, WAL header garbled)',
     corrupt: async (db, dir) => {
       // Records committed in the WAL only: the daemon is killed before any checkpoint.
-      const d = await startDaemon(dir, replayConfig({ device: DEVICE, record, store: db, speed: 100, periodS: 1 }));
+      // Each record its own transaction (no group commit), so what the status counts is in the WAL.
+      const cfg = replayConfig({ device: DEVICE, record, store: db, speed: 100, periodS: 1 });
+      const d = await startDaemon(dir, { ...cfg, store: { ...(cfg['store'] as object), commit_window_s: 0 } });
       const before = (await d.status()).outbox.records ?? 0;
       await waitFor('records in the WAL', async () => ((await d.status()).outbox.records ?? 0) >= before + 10, 60_000, 100);
       d.proc.kill('SIGKILL');
