@@ -143,6 +143,16 @@ DAEMON_PID=""
 phase "motobio run under emulation: healthy, deciding, stopped cleanly on SIGTERM"
 
 echo "test:arm64: decision latency UNDER EMULATION (qemu-user on this x86 host: NO measure of the A53; docs/performance.md has the budget):"
+# The latency bench is a workstation tool the release leaves out (src/offline): lay the compiled
+# bench (plain JS from this checkout's dist/, no native code) into the throwaway unpacked copy
+# and the x86 reference, so it runs on the package's own onnxruntime and better-sqlite3. The
+# tarball itself is not touched.
+[ -f "$REPO/dist/src/offline/bench/latency.js" ] || (cd "$REPO" && npm run build --silent)
+for t in "$PKG" "$REF"; do
+  mkdir -p "$t/dist/src/offline/bench"
+  cp "$REPO/dist/src/offline/bench/latency.js" "$t/dist/src/offline/bench/"
+  cp "$REPO/dist/src/cli/commands/bench.js" "$t/dist/src/cli/commands/"
+done
 in_a53 "${ARM_NODE[@]}" "$PKG/dist/src/cli/main.js" bench latency --samples 200 \
   --model "$PKG/models/default-policy.manifest.json" --record "$PKG/src/sources/recordings/drive05-ecg-5min" | sed 's/^/  emulated: /'
 echo "test:arm64: the same on this x86 host:"
