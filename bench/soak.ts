@@ -23,6 +23,7 @@ import { median } from '../src/signal/rr.js';
 import { Outbox } from '../src/store/outbox.js';
 import { Receiver } from '../src/uplink/receiver.js';
 import { Uplink } from '../src/uplink/uplink.js';
+import { freePort } from './free-port.js';
 
 export const DAY_S = 24 * 3600;
 export const DECISION_PERIOD_S = 5;
@@ -122,16 +123,6 @@ export interface SoakResult {
 }
 
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startBroker(): Promise<{ url: string; close(): Promise<void> }> {
   const broker = await Aedes.createBroker();

@@ -17,11 +17,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { freePort } from './free-port.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const LAUNCHER = fileURLToPath(new URL('../../.ci/package/motobio.sh', import.meta.url));
@@ -53,16 +53,6 @@ export function launcherSettings(): { flags: string[]; mallocArenaMax?: string }
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const mb = (kb: number) => kb / 1024;
 function kbField(text: string, name: string): number {

@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,18 +19,10 @@ import { Uplink, type UplinkOptions } from '../src/uplink/uplink.js';
 import type { RecordInput } from '../src/store/types.js';
 import { readRecord } from '../src/sources/wfdb/record.js';
 import { NetLab, requireNetTools, startDelayProxy, startMosquittoInNs, type DelayProxy, type NsBroker } from '../test/helpers/netns.js';
+import { freePort } from './free-port.js';
 
 const DATA = process.env['MOTOBIO_BENCH_DATA'] ?? '../shared/data';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startBroker(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const bin = spawnSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
